@@ -1,0 +1,1 @@
+//! boothd on Linux: config, sockets, crm_ticket, CLI and the daemon loop.
