@@ -26,19 +26,10 @@ pub struct AdminResponse {
 }
 }
 
-/// An admin client waiting for the outcome of its request.
+/// An admin client waiting for the outcome of its grant (revokes answer at once).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Waiter {
     pub client: ClientId,
     pub ticket: TicketIndex,
-    pub kind: WaitKind,
     pub wait_commit: bool,
-    /// Intermediate `More` replies sent so far.
-    pub mores: u8,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WaitKind {
-    Grant,
-    Revoke,
 }

@@ -1,8 +1,586 @@
-//! One member of a formation: the per-ticket election and lease state machines.
-pub mod admin;
-pub mod event;
-pub use event::*;
+//! One member of a formation: the per-ticket election and lease state machines
+//! behind a tick-and-packet interface.
+//!
+//! Feed it with [`Node::handle_datagram`], [`Node::handle_timeout`],
+//! [`Node::handle_admin`] and [`Node::handle_handler_done`]; then drain
+//! [`Node::poll_event`] until `None`, [`Node::poll_transmit`] until `None`,
+//! and sleep until [`Node::poll_timeout`]. Nothing here reads a clock, a
+//! socket or a random source, so the same inputs give the same outputs.
 
-/// Placeholder until the engine lands.
+pub mod admin;
+mod election;
+pub mod event;
+mod lease;
+mod outbox;
+mod revoke;
+mod rng;
+mod startup;
+pub mod stats;
+mod ticket;
+mod timer;
+
+pub use admin::{AdminRequest, AdminResponse};
+pub use event::*;
+pub use outbox::OUTBOX_SLOTS;
+pub use stats::{Counters, PeerStats};
+pub use ticket::{Leader, State, MAX_WAITERS};
+
+use crate::config::{Config, ConfigError, TicketConfig};
+use crate::site_id::NO_ONE;
+use crate::time::{Instant, Now};
+use crate::wire::{self, Command, DecodeError, Header, PeerMessage, ReplayWindow, TicketBody};
+use crate::MAX_MEMBERS;
+use admin::Waiter;
+use heapless::{Deque, Vec};
+use outbox::Outbox;
+use rng::Rng;
+use ticket::{Ctx, Ticket};
+use timer::Timer;
+
+/// Client replies waiting for `poll_event` (a few per waiting client).
+const REPLY_SLOTS: usize = 4 * MAX_WAITERS;
+
+defmt_derive! {
+/// Where a datagram came from, as the platform resolved its source address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Member(MemberIndex),
+    /// An address that is no configured member's.
+    Unknown,
+}
+}
+
+defmt_derive! {
+/// Why a received datagram was dropped (each is also counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvError {
+    Decode(DecodeError),
+    /// Bad or missing MAC, or a stale, future or replayed timestamp.
+    Auth(DecodeError),
+    /// Not from a configured member (by address or by `from`).
+    UnknownSender,
+    /// `from` names a member other than the one at the source address.
+    Spoofed,
+    /// Our own ID in `from`.
+    FromSelf,
+    UnknownTicket,
+    /// `leader` is 0 or not a member's ID.
+    InvalidLeader,
+    /// A client command arrived over UDP.
+    NotAPeerCommand,
+}
+}
+
+defmt_derive! {
+/// The node could not be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewError {
+    Config(ConfigError),
+    /// `me` is not a member index.
+    NoSuchMember,
+}
+}
+
+defmt_derive! {
+/// A datagram is ready in the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    pub to: MemberIndex,
+    pub len: usize,
+}
+}
+
+defmt_derive! {
+/// A ticket as `booth list` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketView {
+    pub state: State,
+    pub owner: Owner,
+    pub term: u32,
+    /// End of the lease as known here.
+    pub expires: Option<Instant>,
+    /// The holder's own deadline (what the lease guard enforces).
+    pub deadline: Option<Instant>,
+    /// Granted here in the CIB.
+    pub granted: bool,
+    /// The admin grant's CIB commit waits until then.
+    pub commit_pending_until: Option<Instant>,
+}
+}
+
+/// A decoded peer message, as the ticket handlers see it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Incoming {
+    pub from: MemberIndex,
+    pub request: u32,
+    pub reason: u32,
+    pub result: u32,
+    pub leader: Leader,
+    pub term: u32,
+    pub valid_for: u32,
+}
+
+impl Incoming {
+    pub fn leader_is(&self, member: MemberIndex) -> bool {
+        self.leader == Leader::Member(member as u8)
+    }
+}
+
+/// One member: sites and arbitrators alike. `TICKETS` is the ticket capacity.
 #[derive(Debug)]
-pub struct Node;
+pub struct Node<const TICKETS: usize> {
+    config: Config<TICKETS>,
+    me: MemberIndex,
+    tickets: Vec<Ticket, TICKETS>,
+    out: Outbox,
+    rng: Rng,
+    waiters: Vec<Waiter, MAX_WAITERS>,
+    replies: Deque<Event, REPLY_SLOTS>,
+    peers: [PeerStats; MAX_MEMBERS],
+    replay: [ReplayWindow; MAX_MEMBERS],
+    /// Members heard from since start; `peer_up` those not yet reported.
+    peers_seen: u16,
+    peer_up: u16,
+    counters: Counters,
+    /// Latest `now.mono` seen: time never runs backwards in here.
+    now: Instant,
+    /// Last auth timestamp sent, kept strictly increasing for booth peers.
+    last_stamp: (u32, u32),
+}
+
+impl<const TICKETS: usize> Node<TICKETS> {
+    /// A member starting now. `restore[i]` is ticket i's persisted state
+    /// (missing entries are [`Restore::Fresh`]); `seed` drives election back-off.
+    pub fn new(
+        config: Config<TICKETS>,
+        me: MemberIndex,
+        seed: u64,
+        now: Now,
+        restore: &[Restore],
+    ) -> Result<Self, NewError> {
+        config.validate().map_err(NewError::Config)?;
+        if me >= config.members.len() {
+            return Err(NewError::NoSuchMember);
+        }
+        let mut node = Node {
+            config,
+            me,
+            tickets: Vec::new(),
+            out: Outbox::new(),
+            rng: Rng::new(seed),
+            waiters: Vec::new(),
+            replies: Deque::new(),
+            peers: [PeerStats::default(); MAX_MEMBERS],
+            replay: core::array::from_fn(|_| ReplayWindow::new()),
+            peers_seen: 0,
+            peer_up: 0,
+            counters: Counters::default(),
+            now: now.mono,
+            last_stamp: (0, 0),
+        };
+        for i in 0..node.config.tickets.len() {
+            // Capacity equals the config's, so this cannot fail.
+            let _ = node.tickets.push(Ticket::new(i));
+            let r = restore.get(i).copied().unwrap_or(Restore::Fresh);
+            node.with_ticket(i, |t, cx| t.start(cx, r));
+        }
+        Ok(node)
+    }
+
+    // --- inputs ----------------------------------------------------------
+
+    /// A datagram arrived. Drops (and counts) anything malformed, unsigned,
+    /// replayed or spoofed before any state is touched.
+    pub fn handle_datagram(
+        &mut self,
+        now: Now,
+        source: Source,
+        datagram: &[u8],
+    ) -> Result<(), RecvError> {
+        self.advance(now);
+        let result = self.receive(now, source, datagram);
+        if let Err(e) = result {
+            self.count_drop(source, e);
+        }
+        result
+    }
+
+    fn receive(&mut self, now: Now, source: Source, datagram: &[u8]) -> Result<(), RecvError> {
+        let key = self.config.key.as_deref();
+        let (msg, mac) = wire::parse_peer(datagram, key).map_err(|e| match e {
+            DecodeError::MissingAuth | DecodeError::BadHashId(_) | DecodeError::BadMac => {
+                RecvError::Auth(e)
+            }
+            _ => RecvError::Decode(e),
+        })?;
+        let from = self.sender(source, &msg.header)?;
+        if let Some(mac) = mac {
+            let skew = (self.config.max_time_skew, self.config.max_future_skew);
+            self.replay[from]
+                .check(
+                    msg.header.secs,
+                    msg.header.usecs,
+                    &mac,
+                    now.wall,
+                    skew.0,
+                    skew.1,
+                )
+                .map_err(RecvError::Auth)?;
+        }
+        self.note_peer(from);
+        let ticket = self
+            .config
+            .ticket_index(&msg.body.name)
+            .ok_or(RecvError::UnknownTicket)?;
+        let incoming = self.incoming(from, &msg)?;
+        self.with_ticket(ticket, |t, cx| dispatch(t, cx, msg.cmd, &incoming))
+    }
+
+    /// Resolves and checks the sender.
+    fn sender(&self, source: Source, header: &Header) -> Result<MemberIndex, RecvError> {
+        let from = self
+            .config
+            .member_index(crate::SiteId(header.from))
+            .ok_or(RecvError::UnknownSender)?;
+        if from == self.me {
+            return Err(RecvError::FromSelf);
+        }
+        match source {
+            Source::Member(m) if m != from => Err(RecvError::Spoofed),
+            Source::Unknown if self.config.check_source => Err(RecvError::UnknownSender),
+            _ => Ok(from),
+        }
+    }
+
+    fn incoming(&self, from: MemberIndex, msg: &PeerMessage) -> Result<Incoming, RecvError> {
+        let leader = match msg.body.leader {
+            NO_ONE => Leader::NoOne,
+            0 => return Err(RecvError::InvalidLeader),
+            id => Leader::Member(
+                self.config
+                    .member_index(crate::SiteId(id))
+                    .ok_or(RecvError::InvalidLeader)? as u8,
+            ),
+        };
+        Ok(Incoming {
+            from,
+            request: msg.header.request,
+            reason: msg.header.reason,
+            result: msg.header.result,
+            leader,
+            term: msg.body.term,
+            valid_for: msg.body.valid_for,
+        })
+    }
+
+    fn note_peer(&mut self, from: MemberIndex) {
+        let p = &mut self.peers[from];
+        p.recv = p.recv.saturating_add(1);
+        p.last_recv = Some(self.now);
+        if self.peers_seen & (1 << from) == 0 {
+            self.peers_seen |= 1 << from;
+            self.peer_up |= 1 << from;
+        }
+    }
+
+    fn count_drop(&mut self, source: Source, e: RecvError) {
+        let c = &mut self.counters;
+        let peer = match source {
+            Source::Member(m) => self.peers.get_mut(m),
+            Source::Unknown => None,
+        };
+        let bump = |n: &mut u32| *n = n.saturating_add(1);
+        match e {
+            RecvError::Decode(_) => {
+                bump(&mut c.decode_errors);
+                peer.map(|p| bump(&mut p.errors));
+            }
+            RecvError::Auth(_) => {
+                bump(&mut c.auth_failures);
+                peer.map(|p| bump(&mut p.authfail));
+            }
+            RecvError::UnknownSender => bump(&mut c.unknown_sender),
+            RecvError::UnknownTicket => {
+                bump(&mut c.unknown_ticket);
+                peer.map(|p| bump(&mut p.invalid));
+            }
+            RecvError::Spoofed
+            | RecvError::FromSelf
+            | RecvError::InvalidLeader
+            | RecvError::NotAPeerCommand => {
+                bump(&mut c.invalid);
+                peer.map(|p| bump(&mut p.invalid));
+            }
+        }
+    }
+
+    /// Time passed: fire every due timer.
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.advance(now);
+        for i in 0..self.tickets.len() {
+            // Each timer fires at most once per call; a handler re-arming one
+            // for `now` waits for the next call, so this always ends.
+            for _ in 0..16 {
+                let Some(timer) = self.tickets[i].timers.take_due(self.now) else {
+                    break;
+                };
+                self.with_ticket(i, |t, cx| fire(t, cx, timer));
+            }
+        }
+    }
+
+    /// An admin request (grant or revoke) from a local client.
+    pub fn handle_admin(
+        &mut self,
+        now: Now,
+        client: ClientId,
+        request: AdminRequest,
+    ) -> AdminResponse {
+        self.advance(now);
+        let (AdminRequest::Grant { ticket, .. } | AdminRequest::Revoke { ticket }) = request;
+        if ticket >= self.tickets.len() {
+            return AdminResponse {
+                result: wire::ResultCode::InvalidArg,
+                leader: NO_ONE,
+                pending: false,
+            };
+        }
+        self.with_ticket(ticket, |t, cx| match request {
+            AdminRequest::Grant {
+                force, wait_commit, ..
+            } => t.admin_grant(cx, client, force, wait_commit),
+            AdminRequest::Revoke { .. } => t.admin_revoke(cx),
+        })
+    }
+
+    /// The before-acquire-handler of `ticket` exited (`ok` = status 0 in time).
+    pub fn handle_handler_done(&mut self, now: Now, ticket: TicketIndex, ok: bool) {
+        self.advance(now);
+        if ticket < self.tickets.len() {
+            self.with_ticket(ticket, |t, cx| t.handler_done(cx, ok));
+        }
+    }
+
+    fn advance(&mut self, now: Now) {
+        self.now = self.now.max(now.mono);
+    }
+
+    /// Runs `f` on ticket `i` with the node-wide context.
+    fn with_ticket<R>(&mut self, i: TicketIndex, f: impl FnOnce(&mut Ticket, &mut Ctx) -> R) -> R {
+        let mut cx = Ctx {
+            now: self.now,
+            me: self.me,
+            members: &self.config.members,
+            tc: &self.config.tickets[i],
+            unit: self.config.wire_unit,
+            out: &mut self.out,
+            rng: &mut self.rng,
+            waiters: &mut self.waiters,
+            replies: &mut self.replies,
+            counters: &mut self.counters,
+        };
+        let r = f(&mut self.tickets[i], &mut cx);
+        self.counters.outbox_overflow = self.out.overflow;
+        r
+    }
+
+    // --- outputs ---------------------------------------------------------
+
+    /// The next event. Drain until `None` before `poll_transmit`.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        for t in self.tickets.iter_mut() {
+            if core::mem::take(&mut t.out_persist) {
+                return Some(Event::Persist {
+                    ticket: t.index,
+                    state: t.persisted(),
+                });
+            }
+        }
+        for t in self.tickets.iter_mut() {
+            if let Some(c) = t.out_commit.take() {
+                return Some(Event::Commit(c));
+            }
+            if core::mem::take(&mut t.out_cancel_handler) {
+                return Some(Event::CancelHandler { ticket: t.index });
+            }
+            if let Some(reason) = t.out_handler.take() {
+                return Some(Event::RunHandler {
+                    ticket: t.index,
+                    term: t.term,
+                    reason,
+                });
+            }
+            if t.out_timing_mismatch != 0 {
+                let member = t.out_timing_mismatch.trailing_zeros() as usize;
+                t.out_timing_mismatch &= t.out_timing_mismatch - 1;
+                if t.timing_warned & (1 << member) == 0 {
+                    t.timing_warned |= 1 << member;
+                    return Some(Event::TimingMismatch {
+                        ticket: t.index,
+                        member,
+                    });
+                }
+            }
+        }
+        if let Some(e) = self.replies.pop_front() {
+            return Some(e);
+        }
+        if self.peer_up != 0 {
+            let member = self.peer_up.trailing_zeros() as usize;
+            self.peer_up &= self.peer_up - 1;
+            return Some(Event::PeerUp { member });
+        }
+        None
+    }
+
+    /// Encodes the next datagram into `buf` (at least [`wire::MAX_MSG_LEN`]
+    /// bytes is always enough). Holds everything back while a `Persist` event
+    /// is waiting to be taken: no packet leaves before the state it promises.
+    pub fn poll_transmit(&mut self, now: Now, buf: &mut [u8]) -> Option<Transmit> {
+        if self.tickets.iter().any(|t| t.out_persist) {
+            return None;
+        }
+        loop {
+            let (to, m) = self.out.pop()?;
+            let (secs, usecs) = self.stamp(now);
+            let msg = PeerMessage {
+                header: Header {
+                    secs,
+                    usecs,
+                    from: self.config.members[self.me].id.0,
+                    cmd: m.cmd.as_u32(),
+                    request: m.request,
+                    reason: m.reason.as_u32(),
+                    result: m.result.as_u32(),
+                    ..Header::default()
+                },
+                cmd: m.cmd,
+                body: TicketBody {
+                    name: self.config.tickets[m.ticket]
+                        .name
+                        .as_bytes()
+                        .try_into()
+                        .unwrap_or_default(),
+                    leader: m.leader,
+                    term: m.term,
+                    valid_for: m.valid_for,
+                },
+            };
+            // A buffer too small for one message is the caller's bug; skip it
+            // rather than panic.
+            let Ok(len) = wire::emit_peer(&msg, self.config.key.as_deref(), buf) else {
+                continue;
+            };
+            let p = &mut self.peers[to];
+            p.sent = p.sent.saturating_add(1);
+            if m.resend {
+                p.resends = p.resends.saturating_add(1);
+            }
+            return Some(Transmit { to, len });
+        }
+    }
+
+    /// Wall-clock header stamp, strictly increasing so booth peers accept
+    /// every packet on their fast path (0 without a key, as booth sends).
+    fn stamp(&mut self, now: Now) -> (u32, u32) {
+        if self.config.key.is_none() {
+            return (0, 0);
+        }
+        let mut s = (now.wall.secs() as u32, now.wall.subsec_micros());
+        if s <= self.last_stamp {
+            s = match self.last_stamp.1 {
+                999_999 => (self.last_stamp.0.wrapping_add(1), 0),
+                u => (self.last_stamp.0, u + 1),
+            };
+        }
+        self.last_stamp = s;
+        s
+    }
+
+    /// When to call `handle_timeout` next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.tickets.iter().filter_map(|t| t.timers.next()).min()
+    }
+
+    // --- views -----------------------------------------------------------
+
+    pub fn config(&self) -> &Config<TICKETS> {
+        &self.config
+    }
+
+    pub fn me(&self) -> MemberIndex {
+        self.me
+    }
+
+    pub fn ticket_config(&self, i: TicketIndex) -> Option<&TicketConfig> {
+        self.config.tickets.get(i)
+    }
+
+    pub fn ticket_view(&self, i: TicketIndex) -> Option<TicketView> {
+        let t = self.tickets.get(i)?;
+        let owner = match t.leader {
+            Leader::Unknown => Owner::Unknown,
+            Leader::NoOne => Owner::NoOne,
+            Leader::Member(m) => Owner::Site(self.config.members.get(m as usize)?.id),
+        };
+        Some(TicketView {
+            state: t.state,
+            owner,
+            term: t.term,
+            expires: t.lease_end,
+            deadline: t.deadline.filter(|_| t.state == State::Leader),
+            granted: t.granted,
+            commit_pending_until: t.commit_delay.filter(|_| t.state == State::Leader),
+        })
+    }
+
+    pub fn peer_stats(&self, member: MemberIndex) -> Option<&PeerStats> {
+        self.peers
+            .get(member)
+            .filter(|_| member < self.config.members.len())
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+}
+
+/// Routes a peer message to its handler.
+fn dispatch(t: &mut Ticket, cx: &mut Ctx, cmd: Command, m: &Incoming) -> Result<(), RecvError> {
+    match cmd {
+        Command::Status => t.on_status(cx, m),
+        Command::MyIndex => t.on_my_index(cx, m),
+        Command::ReqVote => t.on_req_vote(cx, m),
+        Command::VoteFor => t.on_vote_for(cx, m),
+        Command::Heartbeat => t.on_heartbeat(cx, m),
+        Command::Update => t.on_update(cx, m),
+        Command::Ack => t.on_ack(cx, m),
+        Command::Revoked => t.on_revoked(cx, m),
+        Command::Rejected => t.on_rejected(cx, m),
+        _ => return Err(RecvError::NotAPeerCommand),
+    }
+    if t.state == State::Leader {
+        t.commit_if_ready(cx);
+    }
+    Ok(())
+}
+
+/// Runs a due timer.
+fn fire(t: &mut Ticket, cx: &mut Ctx, timer: Timer) {
+    match timer {
+        Timer::Startup => t.end_startup(cx),
+        Timer::HolderDeadline => t.on_holder_deadline(cx),
+        Timer::LeaseLost => t.on_lease_lost(cx),
+        Timer::ElectionEnd => t.count_votes(cx),
+        Timer::ElectionStart => {
+            let reason = t.next_reason;
+            t.start_election(cx, reason)
+        }
+        Timer::Resend => t.on_resend_timer(cx),
+        Timer::Renewal => t.on_renewal_timer(cx),
+        Timer::CommitDelay => t.on_commit_delay_timer(),
+    }
+    if t.state == State::Leader {
+        t.commit_if_ready(cx);
+    }
+}

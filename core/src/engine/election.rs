@@ -1,0 +1,287 @@
+//! Elections: a site asks every member for its vote; strictly more than half of
+//! all members (sites and arbitrators) elects it (booth-protocol.md §3.6).
+//!
+//! Differences from booth, all compatible on the wire: every round raises the
+//! term (Raft), following a leader counts as having voted in its term, and a
+//! voter refuses anyone but its leader until its lease copy plus
+//! `acquire-after` has run out.
+
+use super::event::HandlerReason;
+use super::ticket::{Ctx, Election, Leader, State, Ticket};
+use super::timer::Timer;
+use super::Incoming;
+use crate::config::Mode;
+use crate::time::Duration;
+use crate::wire::{Command, Reason, ResultCode};
+use crate::MAX_MEMBERS;
+
+impl Ticket {
+    /// Starts an election after `delay` (sites only).
+    pub fn schedule_election(&mut self, cx: &mut Ctx, reason: Reason, delay: Duration) {
+        if !cx.is_site() || cx.tc.mode == Mode::Manual {
+            return;
+        }
+        self.next_reason = reason;
+        self.timers.set(Timer::ElectionStart, cx.now + delay);
+    }
+
+    /// Asks everybody for their vote in a new term.
+    pub fn start_election(&mut self, cx: &mut Ctx, reason: Reason) {
+        if !cx.is_site() || cx.tc.mode == Mode::Manual || self.state == State::Leader {
+            return;
+        }
+        self.timers.stop(Timer::ElectionStart);
+        self.raise_term(self.term.saturating_add(1));
+        self.record_vote(cx.me as u8);
+        let mut votes = [None; MAX_MEMBERS];
+        votes[cx.me] = Some(cx.me as u8);
+        self.election = Some(Election { reason, votes });
+        self.state = State::Candidate;
+        self.timers.set(Timer::ElectionEnd, cx.now + cx.tc.timeout);
+        cx.counters.elections_started = cx.counters.elections_started.saturating_add(1);
+
+        let mut msg = self.message(cx, Command::ReqVote, cx.peers_mask());
+        msg.reason = reason;
+        msg.leader = cx.id_of(cx.me as u8);
+        msg.term = self.term;
+        msg.valid_for = 0;
+        cx.out.push(msg);
+        if cx.members.len() == 1 {
+            self.count_votes(cx);
+        }
+    }
+
+    /// A candidate asks for our vote (booth's voter rules, in booth's order).
+    pub fn on_req_vote(&mut self, cx: &mut Ctx, m: &Incoming) {
+        if cx.tc.mode == Mode::Manual {
+            return;
+        }
+        let reason = Reason::from_u32(m.reason);
+        if reason == Some(Reason::TicketLost) {
+            if self.state == State::Init && self.leader == Leader::NoOne {
+                return self.reject(cx, m.from, Command::ReqVote, ResultCode::YouOutdated);
+            }
+            if self.seems_ok(cx) {
+                return self.reject(cx, m.from, Command::ReqVote, ResultCode::TermStillValid);
+            }
+        }
+        if !self.leader_is(m.from) && self.lease_blocks_votes(cx) {
+            return self.reject(cx, m.from, Command::ReqVote, ResultCode::TermStillValid);
+        }
+        if m.term < self.term {
+            return self.reject(cx, m.from, Command::ReqVote, ResultCode::TermOutdated);
+        }
+        if self.state == State::Leader {
+            // Our lease is over (or the candidate is us restarted elsewhere): yield.
+            self.give_up(cx);
+        }
+        if !self.lease_blocks_votes(cx) && !self.leader_is(m.from) && self.leader != Leader::NoOne {
+            self.leader = Leader::Unknown;
+        }
+        if m.term > self.term {
+            self.raise_term(m.term);
+            if self.state == State::Candidate {
+                self.lose_election(cx);
+            }
+        }
+        self.record_vote(m.from as u8);
+        let mut msg = self.message(cx, Command::VoteFor, 1 << m.from);
+        msg.request = Command::ReqVote.as_u32();
+        msg.leader = self
+            .voted_for
+            .map_or(crate::site_id::NO_ONE, |v| cx.id_of(v));
+        msg.term = self.term;
+        cx.out.push(msg);
+    }
+
+    /// booth's `ticket_seems_ok()`: we lead with lease left, or follow with at
+    /// least a third of `expire` left.
+    fn seems_ok(&self, cx: &Ctx) -> bool {
+        let left = self
+            .lease_end
+            .map_or(Duration::ZERO, |e| e.saturating_since(cx.now));
+        match self.state {
+            State::Leader => left > Duration::ZERO,
+            State::Follower => left.0 * 3 >= cx.tc.expire.0,
+            _ => false,
+        }
+    }
+
+    /// A vote for a candidate, or a leader stepping down (`VtFr` to nobody).
+    pub fn on_vote_for(&mut self, cx: &mut Ctx, m: &Incoming) {
+        if m.request == Command::ReqVote.as_u32() {
+            if m.term > self.term {
+                self.raise_term(m.term);
+                if self.state == State::Candidate {
+                    self.lose_election(cx);
+                }
+                return;
+            }
+            if self.state != State::Candidate || m.term != self.term {
+                return;
+            }
+            let Some(e) = self.election.as_mut() else {
+                return;
+            };
+            let Leader::Member(choice) = m.leader else {
+                return;
+            };
+            // A changed vote is ignored, as in booth.
+            if e.votes[m.from].is_none() {
+                e.votes[m.from] = Some(choice);
+            }
+            let answered = e.votes[..cx.members.len()].iter().all(Option::is_some);
+            if answered {
+                self.count_votes(cx);
+            }
+        } else if m.leader == Leader::NoOne && self.leader_is(m.from) && self.state != State::Leader
+        {
+            // Our leader gave the ticket up (its handler failed): it revoked first.
+            self.leader = Leader::Unknown;
+            self.state = State::Follower;
+            self.lease_end = Some(cx.now);
+            self.timers.stop(Timer::LeaseLost);
+            self.commit_not_granted(cx);
+            self.out_persist = true;
+            let delay = cx.tc.acquire_after + cx.backoff();
+            self.schedule_election(cx, Reason::StepDown, delay);
+        }
+    }
+
+    /// The election's time is up (or everybody answered): count.
+    pub fn count_votes(&mut self, cx: &mut Ctx) {
+        self.timers.stop(Timer::ElectionEnd);
+        let Some(e) = self.election.take() else {
+            return;
+        };
+        let mut tally = [0usize; MAX_MEMBERS];
+        for choice in e.votes[..cx.members.len()].iter().flatten() {
+            if let Some(n) = tally.get_mut(*choice as usize) {
+                *n += 1;
+            }
+        }
+        let best = tally.iter().copied().max().unwrap_or(0);
+        if best >= cx.majority() && tally[cx.me] == best {
+            return self.become_leader(cx, e.reason, &e.votes);
+        }
+        if best >= cx.majority() {
+            // Somebody else won; its heartbeat will tell us.
+            self.state = State::Follower;
+            self.fail_admin_grant(cx, ResultCode::SyncFail);
+            return;
+        }
+        // No winner: another round after a random back-off (a new term).
+        if e.reason == Reason::Admin {
+            self.admin_rounds = self.admin_rounds.saturating_add(1);
+            if self.admin_rounds > cx.tc.retries {
+                self.state = State::Init;
+                self.fail_admin_grant(cx, ResultCode::SyncFail);
+                return;
+            }
+            cx.reply(self.index, ResultCode::More, crate::site_id::NO_ONE, false);
+        }
+        let delay = cx.backoff();
+        self.schedule_election(cx, e.reason, delay);
+    }
+
+    /// A voter turned our request down.
+    pub fn on_rejected(&mut self, cx: &mut Ctx, m: &Incoming) {
+        if m.request != Command::ReqVote.as_u32() || self.state != State::Candidate {
+            return;
+        }
+        if m.term > self.term {
+            self.raise_term(m.term);
+        }
+        match (ResultCode::from_u32(m.result), m.leader) {
+            (Some(ResultCode::TermOutdated), Leader::Member(l))
+            | (Some(ResultCode::TermStillValid), Leader::Member(l))
+                if l as usize != cx.me =>
+            {
+                // Follow the leader the voter knows; its heartbeats will confirm.
+                let left = cx.from_wire(m.valid_for).min(cx.tc.expire);
+                self.lose_election(cx);
+                self.leader = Leader::Member(l);
+                self.leader_term = m.term;
+                self.state = State::Follower;
+                let end = cx.now + left;
+                self.lease_end = Some(self.lease_end.map_or(end, |e| e.max(end)));
+                self.arm_lease_lost(cx);
+            }
+            (Some(ResultCode::YouOutdated), Leader::NoOne) => {
+                self.lose_election(cx);
+                self.state = State::Init;
+                self.leader = Leader::NoOne;
+            }
+            (Some(ResultCode::TermOutdated), _) => {
+                self.lose_election(cx);
+                self.state = State::Follower;
+            }
+            // Other rejects only cost this round a vote.
+            _ => {}
+        }
+    }
+
+    /// Leaves our own election without winning.
+    pub fn lose_election(&mut self, cx: &mut Ctx) {
+        self.end_election();
+        if self.state == State::Candidate {
+            self.state = State::Follower;
+        }
+        self.fail_admin_grant(cx, ResultCode::SyncFail);
+    }
+
+    fn fail_admin_grant(&mut self, cx: &mut Ctx, result: ResultCode) {
+        if cx.is_waiting(self.index) {
+            self.grant_delay = None;
+            cx.reply(self.index, result, self.owner(cx).wire(), true);
+        }
+    }
+
+    /// We won: lead, and heartbeat at once.
+    fn become_leader(&mut self, cx: &mut Ctx, reason: Reason, votes: &[Option<u8>; MAX_MEMBERS]) {
+        cx.counters.elections_won = cx.counters.elections_won.saturating_add(1);
+        self.end_election();
+        self.state = State::Leader;
+        self.leader = Leader::Member(cx.me as u8);
+        self.leader_term = self.term;
+        self.reacquire = false;
+        self.granted = false;
+        self.deadline = None;
+        self.lease_end = Some(cx.now + cx.tc.expire);
+        self.out_persist = true;
+        self.timers.stop(Timer::LeaseLost);
+
+        // booth's commit delay for admin grants, cancelled when every site voted.
+        let sites = cx.sites_mask();
+        let voted = votes[..cx.members.len()]
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_some())
+            .fold(0u16, |mask, (i, _)| mask | 1 << i);
+        self.commit_delay = match self.grant_delay.take() {
+            Some(until) if voted & sites != sites => {
+                self.timers.set(Timer::CommitDelay, until);
+                Some(until)
+            }
+            _ => None,
+        };
+
+        // An admin grant ran the handler before its election; every other way
+        // to the ticket runs it before the first CIB grant (booth does not).
+        self.acquire_ok = !cx.tc.has_handler || reason == Reason::Admin;
+        if !self.acquire_ok {
+            self.handler = Some(HandlerReason::Acquire);
+            self.out_handler = Some(HandlerReason::Acquire);
+        }
+        if self.commit_delay.is_some() {
+            let last = !cx.waiter_wants_commit(self.index);
+            cx.reply(
+                self.index,
+                ResultCode::CibPending,
+                cx.id_of(cx.me as u8),
+                last,
+            );
+        }
+        self.send_heartbeat(cx);
+    }
+}

@@ -1,0 +1,274 @@
+//! The lease: the holder's HrtB → Ack → UpdE → Ack renewal, followers adopting
+//! it, and what happens when it runs out (booth-protocol.md §3.7).
+//!
+//! The safety rule (`lease-safety.md` §4.1): the holder's deadline moves only
+//! when a majority acknowledged a message, and counts from that message's
+//! *send* time, shrunk for clock drift, wire truncation and a margin. Followers
+//! count from receipt and wait `acquire-after` more before voting anew, so the
+//! holder always lets go first.
+
+use super::event::HandlerReason;
+use super::ticket::{Ctx, Exchange, Leader, State, Ticket};
+use super::timer::Timer;
+use super::Incoming;
+use crate::config::Mode;
+use crate::time::Instant;
+use crate::wire::{Command, Reason, ResultCode};
+
+/// A manual ticket's grant has no end.
+const FOREVER: Instant = Instant(u64::MAX);
+
+impl Ticket {
+    /// Broadcasts a heartbeat carrying the lease we advertise.
+    pub fn send_heartbeat(&mut self, cx: &mut Ctx) {
+        self.start_exchange(cx, Command::Heartbeat, Reason::JustSo);
+    }
+
+    /// After a majority acknowledged the heartbeat: the renewed lease.
+    fn send_update(&mut self, cx: &mut Ctx) {
+        self.lease_end = Some(cx.now + cx.tc.expire);
+        self.start_exchange(cx, Command::Update, Reason::JustSo);
+    }
+
+    /// Sends `cmd` to every peer and waits for their acknowledgements.
+    pub fn start_exchange(&mut self, cx: &mut Ctx, cmd: Command, reason: Reason) {
+        let valid_for = self.wire_valid_for(cx);
+        self.exchange = Some(Exchange {
+            cmd,
+            sent_at: cx.now,
+            valid_for,
+            acks: 1 << cx.me,
+            resends_left: cx.tc.retries,
+            majority: false,
+        });
+        self.broadcast(cx, cmd, reason);
+        self.timers.set(Timer::Resend, cx.now + cx.tc.timeout);
+        if self.state == State::Leader {
+            self.arm_holder_deadline(cx);
+        }
+        self.check_acks(cx);
+    }
+
+    fn arm_holder_deadline(&mut self, cx: &Ctx) {
+        match (cx.tc.mode, self.deadline.or(self.lease_end)) {
+            (Mode::Automatic, Some(at)) => self.timers.set(Timer::HolderDeadline, at),
+            _ => self.timers.stop(Timer::HolderDeadline),
+        }
+    }
+
+    /// An acknowledgement of our heartbeat, update, revoke or step-down.
+    pub fn on_ack(&mut self, cx: &mut Ctx, m: &Incoming) {
+        let Some(ex) = self.exchange.as_mut() else {
+            return;
+        };
+        if m.request != ex.cmd.as_u32() {
+            return;
+        }
+        let lease_msg = matches!(ex.cmd, Command::Heartbeat | Command::Update);
+        if lease_msg && (self.state != State::Leader || m.term != self.term || !m.leader_is(cx.me))
+        {
+            return;
+        }
+        ex.acks |= 1 << m.from;
+        self.check_acks(cx);
+    }
+
+    /// Applies a majority (once) and notices when everybody answered.
+    fn check_acks(&mut self, cx: &mut Ctx) {
+        let Some(mut ex) = self.exchange else { return };
+        let sites = cx.sites_mask();
+        if ex.acks & sites == sites && self.commit_delay.take().is_some() {
+            // booth: the commit delay ends when every site acknowledged.
+            self.timers.stop(Timer::CommitDelay);
+        }
+        if !ex.majority && ex.acks.count_ones() as usize >= cx.majority() {
+            ex.majority = true;
+            self.exchange = Some(ex);
+            self.on_majority(cx, ex);
+        }
+        if let Some(ex) = self.exchange.as_mut() {
+            if ex.acks | !cx.peers_mask() == u16::MAX {
+                self.exchange = None;
+                self.timers.stop(Timer::Resend);
+            }
+        }
+        self.commit_if_ready(cx);
+    }
+
+    fn on_majority(&mut self, cx: &mut Ctx, ex: Exchange) {
+        if self.state != State::Leader {
+            return;
+        }
+        let deadline = match cx.tc.mode {
+            Mode::Manual => FOREVER,
+            Mode::Automatic => ex.sent_at + cx.tc.holder_lease(cx.from_wire(ex.valid_for), cx.unit),
+        };
+        if self.deadline.is_none_or(|d| deadline > d) {
+            self.deadline = Some(deadline);
+            self.arm_holder_deadline(cx);
+        }
+        match (ex.cmd, cx.tc.mode) {
+            (Command::Heartbeat, Mode::Automatic) => self.send_update(cx),
+            (Command::Update, _) | (Command::Heartbeat, Mode::Manual) => {
+                if cx.tc.mode == Mode::Automatic {
+                    self.timers
+                        .set(Timer::Renewal, ex.sent_at + cx.tc.renewal_freq);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Re-sends the exchange in flight: to everybody if nobody answered, else
+    /// to the silent members (booth §3.7); starts over when retries run out.
+    pub fn on_resend_timer(&mut self, cx: &mut Ctx) {
+        let Some(mut ex) = self.exchange else { return };
+        if ex.resends_left == 0 {
+            self.exchange = None;
+            if !ex.majority
+                && self.state == State::Leader
+                && matches!(ex.cmd, Command::Heartbeat | Command::Update)
+            {
+                self.send_heartbeat(cx);
+            }
+            return;
+        }
+        ex.resends_left -= 1;
+        let to = if ex.acks == 1 << cx.me {
+            cx.peers_mask()
+        } else {
+            cx.peers_mask() & !ex.acks
+        };
+        self.exchange = Some(ex);
+        // booth rebuilds re-sends with reason and request 0.
+        let mut msg = self.message(cx, ex.cmd, to);
+        msg.resend = true;
+        cx.out.push(msg);
+        self.timers.set(Timer::Resend, cx.now + cx.tc.timeout);
+    }
+
+    /// Time to renew: the handler first (if any), then a heartbeat.
+    pub fn on_renewal_timer(&mut self, cx: &mut Ctx) {
+        if self.state != State::Leader {
+            return;
+        }
+        if cx.tc.has_handler {
+            self.handler = Some(HandlerReason::Renewal);
+            self.out_handler = Some(HandlerReason::Renewal);
+        } else {
+            self.send_heartbeat(cx);
+        }
+    }
+
+    /// The holder's own deadline passed without a renewal: give up first.
+    pub fn on_holder_deadline(&mut self, cx: &mut Ctx) {
+        if self.state == State::Leader {
+            cx.counters.tickets_lost = cx.counters.tickets_lost.saturating_add(1);
+            self.give_up(cx);
+        }
+    }
+
+    /// Stops leading: revoke here (owner unknown), keep the advertised lease so
+    /// our vote waits it out, and try again after it (booth's "lost majority").
+    pub fn give_up(&mut self, cx: &mut Ctx) {
+        self.drop_leadership();
+        self.state = State::Follower;
+        self.leader = Leader::Unknown;
+        self.commit_not_granted(cx);
+        self.out_persist = true;
+        if let Some(end) = self.lease_end {
+            let delay = end.saturating_since(cx.now) + cx.tc.acquire_after + cx.backoff();
+            self.schedule_election(cx, Reason::Reacquire, delay);
+        }
+    }
+
+    pub fn on_commit_delay_timer(&mut self) {
+        self.commit_delay = None;
+    }
+
+    /// A heartbeat: follow its sender if it may lead.
+    pub fn on_heartbeat(&mut self, cx: &mut Ctx, m: &Incoming) {
+        if self.accept_leader(cx, m, false) {
+            self.reply_to(cx, m.from, Command::Ack, Command::Heartbeat);
+        }
+    }
+
+    /// An update (the renewed lease): only from our leader or while unowned.
+    pub fn on_update(&mut self, cx: &mut Ctx, m: &Incoming) {
+        if self.accept_leader(cx, m, true) {
+            self.commit_not_granted(cx);
+            self.reply_to(cx, m.from, Command::Ack, Command::Update);
+        }
+    }
+
+    /// booth's follower rules for HrtB and UpdE; true if we now follow `m.from`.
+    fn accept_leader(&mut self, cx: &mut Ctx, m: &Incoming, update: bool) -> bool {
+        let cmd = if update {
+            Command::Update
+        } else {
+            Command::Heartbeat
+        };
+        if self.state == State::Leader {
+            if self.deadline.or(self.lease_end).is_some_and(|d| d > cx.now) {
+                self.reject(cx, m.from, cmd, ResultCode::TermStillValid);
+                return false;
+            }
+            self.give_up(cx);
+        }
+        let from_leader = self.leader_is(m.from);
+        let unowned = matches!(self.leader, Leader::Unknown | Leader::NoOne);
+        if (update && !from_leader && !unowned) || (!from_leader && m.term < self.term) {
+            self.reject(cx, m.from, cmd, ResultCode::TermOutdated);
+            return false;
+        }
+        if self.state == State::Candidate {
+            self.lose_election(cx);
+        }
+        self.timers.stop(Timer::ElectionStart);
+        self.raise_term(m.term);
+        if m.term == self.term {
+            self.record_vote(m.from as u8);
+        }
+        let v = cx.from_wire(m.valid_for);
+        if cx.tc.mode == Mode::Automatic && v.0 > cx.tc.expire.0 + cx.unit.millis() {
+            self.out_timing_mismatch |= 1 << m.from;
+        }
+        let end = cx.now + v;
+        let same_lease = from_leader && self.leader_term == m.term;
+        if !from_leader {
+            self.out_persist = true;
+        }
+        self.leader = Leader::Member(m.from as u8);
+        self.leader_term = m.term;
+        self.state = State::Follower;
+        self.reacquire = false;
+        self.lease_end = match (cx.tc.mode, self.lease_end) {
+            (Mode::Manual, _) => None,
+            // Never shorten a lease we acknowledged (booth would, by truncation).
+            (Mode::Automatic, Some(old)) if same_lease => Some(old.max(end)),
+            (Mode::Automatic, _) => Some(end),
+        };
+        self.arm_lease_lost(cx);
+        true
+    }
+
+    /// Our lease copy and acquire-after ran out: the ticket is lost here.
+    pub fn on_lease_lost(&mut self, cx: &mut Ctx) {
+        if self.state == State::Leader || !matches!(self.leader, Leader::Member(_)) {
+            return;
+        }
+        if let Some(until) = self.timers.get(Timer::Startup) {
+            // Decide only once the peers had their say.
+            self.timers.set(Timer::LeaseLost, until);
+            return;
+        }
+        cx.counters.tickets_lost = cx.counters.tickets_lost.saturating_add(1);
+        self.leader = Leader::Unknown;
+        self.state = State::Follower;
+        self.lease_end = None;
+        self.commit_not_granted(cx);
+        self.out_persist = true;
+        let delay = cx.backoff();
+        self.schedule_election(cx, Reason::TicketLost, delay);
+    }
+}

@@ -1,0 +1,112 @@
+//! Start-up: restore what was persisted, ask every peer for its view (`Stat`),
+//! adopt a live leader from their answers (`MIdx`), then re-acquire a ticket we
+//! held (booth-protocol.md §3.4).
+
+use super::event::{HandlerReason, Restore};
+use super::ticket::{Ctx, Leader, State, Ticket};
+use super::timer::Timer;
+use super::Incoming;
+use crate::config::Mode;
+use crate::wire::{Command, Reason};
+
+impl Ticket {
+    /// Applies the restored state and broadcasts `Stat`.
+    pub fn start(&mut self, cx: &mut Ctx, restore: Restore) {
+        let refuse_until = cx.now + cx.tc.expire;
+        match restore {
+            Restore::Fresh => {}
+            Restore::Persisted(p) => {
+                self.term = p.term;
+                self.voted_for = p.voted_for;
+                self.leader_term = p.term;
+                if let Some(l) = p.leader.filter(|l| (*l as usize) < cx.members.len()) {
+                    if p.lease {
+                        // The time that lease had left died with us: assume all of it.
+                        self.lease_end = Some(refuse_until);
+                        if l as usize == cx.me {
+                            self.reacquire = cx.is_site();
+                        } else {
+                            self.leader = Leader::Member(l);
+                        }
+                    }
+                }
+            }
+            Restore::Amnesia => {
+                // Any promise may have been made: refuse votes for a whole lease.
+                self.lease_end = Some(refuse_until);
+            }
+        }
+        if cx.tc.mode == Mode::Manual {
+            self.lease_end = None;
+        }
+        // Whatever the CIB says was granted here is stale: we lost track of time.
+        self.commit_not_granted(cx);
+        self.timers.set(Timer::Startup, cx.now + cx.tc.timeout);
+        self.startup_answered = 1 << cx.me;
+        self.broadcast(cx, Command::Status, Reason::JustSo);
+        if cx.members.len() == 1 {
+            self.end_startup(cx);
+        }
+    }
+
+    /// A starting peer asks for our view.
+    pub fn on_status(&mut self, cx: &mut Ctx, m: &Incoming) {
+        if self.state != State::Candidate {
+            self.reply_to(cx, m.from, Command::MyIndex, Command::Status);
+        }
+    }
+
+    /// A peer's view, usually the answer to our `Stat`.
+    pub fn on_my_index(&mut self, cx: &mut Ctx, m: &Incoming) {
+        if m.term > self.term {
+            self.raise_term(m.term);
+        }
+        if let Leader::Member(l) = m.leader {
+            let left = cx.from_wire(m.valid_for).min(cx.tc.expire);
+            let adopt = l as usize != cx.me
+                && left.0 > 0
+                && !matches!(self.state, State::Leader | State::Candidate)
+                && (m.term >= self.leader_term || self.leader_is(l as usize));
+            if adopt {
+                self.leader = Leader::Member(l);
+                self.leader_term = m.term;
+                self.state = State::Follower;
+                self.reacquire = false;
+                let end = cx.now + left;
+                self.lease_end = Some(self.lease_end.map_or(end, |e| e.max(end)));
+                self.arm_lease_lost(cx);
+                self.out_persist = true;
+            }
+        }
+        if self.state == State::Leader && !m.leader_is(cx.me) {
+            // It does not know we lead: tell it (booth also sends MIdx back).
+            let msg = self.message(cx, Command::MyIndex, 1 << m.from);
+            cx.out.push(msg);
+        }
+        if self.in_startup() {
+            self.startup_answered |= 1 << m.from;
+            if self.startup_answered | !cx.peers_mask() == u16::MAX {
+                self.timers.stop(Timer::Startup);
+                self.end_startup(cx);
+            }
+        }
+    }
+
+    /// Everybody answered, or `timeout` passed.
+    pub fn end_startup(&mut self, cx: &mut Ctx) {
+        self.timers.stop(Timer::Startup);
+        if core::mem::take(&mut self.grant_after_startup) {
+            if cx.tc.has_handler {
+                self.handler = Some(HandlerReason::Grant);
+                self.out_handler = Some(HandlerReason::Grant);
+            } else {
+                self.begin_grant(cx);
+            }
+            return;
+        }
+        if self.reacquire && !matches!(self.leader, Leader::Member(l) if l as usize != cx.me) {
+            self.reacquire = false;
+            self.start_election(cx, Reason::Reacquire);
+        }
+    }
+}

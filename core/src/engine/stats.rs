@@ -1,0 +1,38 @@
+//! Counters the platform shows in `booth peers` and logs (rate-limited there).
+
+use crate::time::Instant;
+
+/// Per-member traffic, as `booth peers` prints it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PeerStats {
+    pub sent: u32,
+    pub resends: u32,
+    pub recv: u32,
+    /// Datagrams from this member that failed to decode.
+    pub errors: u32,
+    /// Bad MAC, missing signature, stale, future or replayed timestamp.
+    pub authfail: u32,
+    /// Decoded but unusable (unknown leader ID, unknown ticket, spoofed source).
+    pub invalid: u32,
+    pub last_recv: Option<Instant>,
+}
+
+/// Counters for the whole member.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Counters {
+    /// Datagrams that failed to decode, from anyone.
+    pub decode_errors: u32,
+    pub auth_failures: u32,
+    /// Datagrams from an address or ID that is not a member.
+    pub unknown_sender: u32,
+    pub unknown_ticket: u32,
+    /// Decoded but refused (leader 0, self-addressed, spoofed source).
+    pub invalid: u32,
+    /// Messages dropped because the outbox was full (treated like loss).
+    pub outbox_overflow: u32,
+    pub elections_started: u32,
+    pub elections_won: u32,
+    pub tickets_lost: u32,
+}
