@@ -1,1 +1,3 @@
 //! boothd on Linux: config, sockets, crm_ticket, CLI and the daemon loop.
+
+pub mod config;
