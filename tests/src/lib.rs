@@ -1,1 +1,4 @@
-//! Deterministic simulation of booth formations.
+//! Tests for booth-rs beyond unit tests: the deterministic simulator that runs
+//! whole formations of the real core under faults, and the helpers of the
+//! interop and end-to-end suites.
+pub mod sim;

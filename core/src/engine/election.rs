@@ -21,13 +21,16 @@ impl Ticket {
         if !cx.is_site() || cx.tc.mode == Mode::Manual {
             return;
         }
+        self.wants_election = reason != Reason::Admin;
         self.next_reason = reason;
         self.timers.set(Timer::ElectionStart, cx.now + delay);
     }
 
-    /// Asks everybody for their vote in a new term.
+    /// Asks everybody for their vote in a new term. A leader may do this too
+    /// (a re-election, when members saw a higher term): it keeps its lease and
+    /// speaks in its old term until it wins.
     pub fn start_election(&mut self, cx: &mut Ctx, reason: Reason) {
-        if !cx.is_site() || cx.tc.mode == Mode::Manual || self.state == State::Leader {
+        if !cx.is_site() || cx.tc.mode == Mode::Manual || self.election.is_some() {
             return;
         }
         self.timers.stop(Timer::ElectionStart);
@@ -35,8 +38,14 @@ impl Ticket {
         self.record_vote(cx.me as u8);
         let mut votes = [None; MAX_MEMBERS];
         votes[cx.me] = Some(cx.me as u8);
-        self.election = Some(Election { reason, votes });
-        self.state = State::Candidate;
+        self.election = Some(Election {
+            reason,
+            term: self.term,
+            votes,
+        });
+        if self.state != State::Leader {
+            self.state = State::Candidate;
+        }
         self.timers.set(Timer::ElectionEnd, cx.now + cx.tc.timeout);
         cx.counters.elections_started = cx.counters.elections_started.saturating_add(1);
 
@@ -80,7 +89,7 @@ impl Ticket {
         }
         if m.term > self.term {
             self.raise_term(m.term);
-            if self.state == State::Candidate {
+            if self.election.is_some() {
                 self.lose_election(cx);
             }
         }
@@ -112,12 +121,12 @@ impl Ticket {
         if m.request == Command::ReqVote.as_u32() {
             if m.term > self.term {
                 self.raise_term(m.term);
-                if self.state == State::Candidate {
+                if self.election.is_some() {
                     self.lose_election(cx);
                 }
                 return;
             }
-            if self.state != State::Candidate || m.term != self.term {
+            if self.election.is_none() || m.term != self.term {
                 return;
             }
             let Some(e) = self.election.as_mut() else {
@@ -154,6 +163,11 @@ impl Ticket {
         let Some(e) = self.election.take() else {
             return;
         };
+        if e.term != self.term {
+            // Votes of an older term elect nobody.
+            self.election = Some(e);
+            return self.lose_election(cx);
+        }
         let mut tally = [0usize; MAX_MEMBERS];
         for choice in e.votes[..cx.members.len()].iter().flatten() {
             if let Some(n) = tally.get_mut(*choice as usize) {
@@ -161,13 +175,24 @@ impl Ticket {
             }
         }
         let best = tally.iter().copied().max().unwrap_or(0);
-        if best >= cx.majority() && tally[cx.me] == best {
+        let won = best >= cx.majority() && tally[cx.me] == best;
+        if self.state == State::Leader {
+            // A re-election: on a win, lead on in the new term; else keep the old one.
+            if won {
+                self.leader_term = self.term;
+                self.out_persist = true;
+                self.send_heartbeat(cx);
+            }
+            return;
+        }
+        if won {
             return self.become_leader(cx, e.reason, &e.votes);
         }
         if best >= cx.majority() {
-            // Somebody else won; its heartbeat will tell us.
+            // Somebody else won; its heartbeat will tell us (and stop our retry).
             self.state = State::Follower;
             self.fail_admin_grant(cx, ResultCode::SyncFail);
+            self.retry_election(cx, e.reason);
             return;
         }
         // No winner: another round after a random back-off (a new term).
@@ -184,8 +209,20 @@ impl Ticket {
         self.schedule_election(cx, e.reason, delay);
     }
 
-    /// A voter turned our request down.
+    /// A member turned a request of ours down.
     pub fn on_rejected(&mut self, cx: &mut Ctx, m: &Incoming) {
+        let lease_msg =
+            m.request == Command::Heartbeat.as_u32() || m.request == Command::Update.as_u32();
+        if self.state == State::Leader && lease_msg && m.result == ResultCode::TermOutdated.as_u32()
+        {
+            // A member saw a higher term (a failed election) and will not follow
+            // us in our old one: win a newer term, keeping the lease meanwhile.
+            if m.term >= self.term {
+                self.raise_term(m.term);
+                self.start_election(cx, Reason::Reacquire);
+            }
+            return;
+        }
         if m.request != Command::ReqVote.as_u32() || self.state != State::Candidate {
             return;
         }
@@ -208,6 +245,8 @@ impl Ticket {
                 self.arm_lease_lost(cx);
             }
             (Some(ResultCode::YouOutdated), Leader::NoOne) => {
+                // The ticket was revoked while we were away: nobody wants it.
+                self.wants_election = false;
                 self.lose_election(cx);
                 self.state = State::Init;
                 self.leader = Leader::NoOne;
@@ -223,11 +262,27 @@ impl Ticket {
 
     /// Leaves our own election without winning.
     pub fn lose_election(&mut self, cx: &mut Ctx) {
+        let reason = self.election.map_or(self.next_reason, |e| e.reason);
         self.end_election();
         if self.state == State::Candidate {
             self.state = State::Follower;
         }
         self.fail_admin_grant(cx, ResultCode::SyncFail);
+        self.retry_election(cx, reason);
+    }
+
+    /// A lost ticket with nobody leading yet: try again after a round's time,
+    /// unless a leader's heartbeat stops us first (booth keeps electing too).
+    fn retry_election(&mut self, cx: &mut Ctx, reason: Reason) {
+        if self.wants_election && !matches!(self.leader, Leader::Member(_) | Leader::NoOne) {
+            let delay = cx.tc.timeout + cx.backoff();
+            let reason = if reason == Reason::Admin {
+                Reason::TicketLost
+            } else {
+                reason
+            };
+            self.schedule_election(cx, reason, delay);
+        }
     }
 
     fn fail_admin_grant(&mut self, cx: &mut Ctx, result: ResultCode) {
@@ -245,6 +300,7 @@ impl Ticket {
         self.leader = Leader::Member(cx.me as u8);
         self.leader_term = self.term;
         self.reacquire = false;
+        self.wants_election = false;
         self.granted = false;
         self.deadline = None;
         self.lease_end = Some(cx.now + cx.tc.expire);

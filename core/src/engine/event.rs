@@ -84,6 +84,8 @@ pub struct PersistedTicket {
     pub leader: Option<u8>,
     /// A lease was (or may still be) running when this was written.
     pub lease: bool,
+    /// The ticket was lost here without a revoke: keep electing after a restart.
+    pub lost: bool,
 }
 }
 

@@ -65,7 +65,8 @@ impl Ticket {
             return;
         }
         let lease_msg = matches!(ex.cmd, Command::Heartbeat | Command::Update);
-        if lease_msg && (self.state != State::Leader || m.term != self.term || !m.leader_is(cx.me))
+        if lease_msg
+            && (self.state != State::Leader || m.term != self.leader_term || !m.leader_is(cx.me))
         {
             return;
         }
@@ -103,7 +104,10 @@ impl Ticket {
             Mode::Manual => FOREVER,
             Mode::Automatic => ex.sent_at + cx.tc.holder_lease(cx.from_wire(ex.valid_for), cx.unit),
         };
-        if self.deadline.is_none_or(|d| deadline > d) {
+        // A renewal's heartbeat carries the lease already counted; only the
+        // first one after winning, and each update, moves the deadline.
+        let moves = ex.cmd == Command::Update || self.deadline.is_none();
+        if moves && self.deadline.is_none_or(|d| deadline > d) {
             self.deadline = Some(deadline);
             self.arm_holder_deadline(cx);
         }
@@ -242,6 +246,7 @@ impl Ticket {
         self.leader_term = m.term;
         self.state = State::Follower;
         self.reacquire = false;
+        self.wants_election = false;
         self.lease_end = match (cx.tc.mode, self.lease_end) {
             (Mode::Manual, _) => None,
             // Never shorten a lease we acknowledged (booth would, by truncation).

@@ -526,7 +526,12 @@ impl<const TICKETS: usize> Node<TICKETS> {
         Some(TicketView {
             state: t.state,
             owner,
-            term: t.term,
+            // The term of the lease we follow; our own may run ahead after failed elections.
+            term: if matches!(t.leader, Leader::Member(_)) {
+                t.leader_term
+            } else {
+                t.term
+            },
             expires: t.lease_end,
             deadline: t.deadline.filter(|_| t.state == State::Leader),
             granted: t.granted,

@@ -109,6 +109,8 @@ impl Ticket {
     fn revoke_here(&mut self, cx: &mut Ctx) {
         self.drop_leadership();
         cx.reply(self.index, ResultCode::SyncFail, NO_ONE, true);
+        self.wants_election = false;
+        self.end_election();
         self.state = State::Init;
         self.leader = Leader::NoOne;
         // Our resources are stopping now: nobody gets our vote before acquire-after.
@@ -121,6 +123,8 @@ impl Ticket {
     /// The leader revoked the ticket.
     pub fn on_revoked(&mut self, cx: &mut Ctx, m: &Incoming) {
         if self.leader_is(m.from) && self.state != State::Leader {
+            self.wants_election = false;
+            self.timers.stop(Timer::ElectionStart);
             self.state = State::Init;
             self.leader = Leader::NoOne;
             self.lease_end = Some(cx.now);

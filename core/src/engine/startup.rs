@@ -7,6 +7,7 @@ use super::ticket::{Ctx, Leader, State, Ticket};
 use super::timer::Timer;
 use super::Incoming;
 use crate::config::Mode;
+use crate::time::Duration;
 use crate::wire::{Command, Reason};
 
 impl Ticket {
@@ -19,6 +20,11 @@ impl Ticket {
                 self.term = p.term;
                 self.voted_for = p.voted_for;
                 self.leader_term = p.term;
+                self.wants_election = p.lost && cx.is_site();
+                if p.lost {
+                    // Whatever lease that loss left running: assume all of it.
+                    self.lease_end = Some(refuse_until);
+                }
                 if let Some(l) = p.leader.filter(|l| (*l as usize) < cx.members.len()) {
                     if p.lease {
                         // The time that lease had left died with us: assume all of it.
@@ -39,6 +45,7 @@ impl Ticket {
         if cx.tc.mode == Mode::Manual {
             self.lease_end = None;
         }
+        self.arm_lease_lost(cx);
         // Whatever the CIB says was granted here is stale: we lost track of time.
         self.commit_not_granted(cx);
         self.timers.set(Timer::Startup, cx.now + cx.tc.timeout);
@@ -107,6 +114,13 @@ impl Ticket {
         if self.reacquire && !matches!(self.leader, Leader::Member(l) if l as usize != cx.me) {
             self.reacquire = false;
             self.start_election(cx, Reason::Reacquire);
+        } else if self.wants_election && self.leader == Leader::Unknown {
+            // We lost the ticket before the restart and nobody leads it yet.
+            let wait = self.lease_end.map_or(Duration::ZERO, |e| {
+                (e + cx.tc.acquire_after).saturating_since(cx.now)
+            });
+            let delay = wait + cx.backoff();
+            self.schedule_election(cx, Reason::TicketLost, delay);
         }
     }
 }

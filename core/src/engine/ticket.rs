@@ -59,6 +59,8 @@ pub(crate) struct Exchange {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Election {
     pub reason: Reason,
+    /// The term the votes are for.
+    pub term: u32,
     /// `votes[i]` = the member that member `i` voted for.
     pub votes: [Option<u8>; MAX_MEMBERS],
 }
@@ -185,6 +187,8 @@ pub(crate) struct Ticket {
     pub election: Option<Election>,
     /// Reason for the election the `ElectionStart` timer will begin.
     pub next_reason: Reason,
+    /// The ticket was lost here (not revoked): keep electing until somebody leads.
+    pub wants_election: bool,
     /// Failed rounds of an admin grant's election.
     pub admin_rounds: u8,
     /// An admin grant's commit delay (booth §3.5 step 7).
@@ -226,6 +230,7 @@ impl Ticket {
             exchange: None,
             election: None,
             next_reason: Reason::JustSo,
+            wants_election: false,
             admin_rounds: 0,
             commit_delay: None,
             acquire_ok: false,
@@ -285,6 +290,7 @@ impl Ticket {
                 _ => None,
             },
             lease: self.lease_end.is_some() && matches!(self.leader, Leader::Member(_)),
+            lost: self.wants_election,
         }
     }
 
@@ -309,7 +315,9 @@ impl Ticket {
 
     /// A message about this ticket carrying our view of it.
     pub fn message(&self, cx: &Ctx, cmd: Command, to: u16) -> Outgoing {
+        // The term of the lease we hold or follow; our own may run ahead.
         let term = match self.state {
+            State::Leader => self.leader_term,
             State::Follower | State::Init if matches!(self.leader, Leader::Member(_)) => {
                 self.leader_term
             }
@@ -360,7 +368,11 @@ impl Ticket {
                 ticket: self.index,
                 granted: false,
                 owner: self.owner(cx),
-                term: self.leader_term.max(self.term),
+                term: if matches!(self.leader, Leader::Member(_)) {
+                    self.leader_term
+                } else {
+                    self.term
+                },
                 expires: self.lease_end.unwrap_or(cx.now),
             });
         }
@@ -389,7 +401,7 @@ impl Ticket {
             ticket: self.index,
             granted: true,
             owner: self.owner(cx),
-            term: self.term,
+            term: self.leader_term,
             expires: deadline,
         });
         if first {

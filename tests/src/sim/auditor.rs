@@ -1,0 +1,279 @@
+//! The auditor: watches the CIB commits every site makes and checks the
+//! invariants in true time. It lives outside the members (TigerBeetle's VOPR
+//! style): the code under test never grades itself.
+//!
+//! A site holds a ticket from its "granted here" commit until its "not
+//! granted here" commit, but never past the deadline that commit carried:
+//! the lease guard revokes there even when the daemon is dead or frozen.
+
+use std::fmt;
+
+/// One site's current grant of one ticket.
+#[derive(Debug, Clone, Copy)]
+struct Grant {
+    since: u64,
+    /// True time of the deadline the last commit carried (the guard's revoke).
+    until: u64,
+    term: u32,
+}
+
+/// A broken invariant, with when and who.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// Two sites held the ticket at the same true instant.
+    DoubleGrant {
+        ticket: usize,
+        at: u64,
+        site: usize,
+        other: usize,
+        other_until: u64,
+    },
+    /// A new holder's term did not exceed the previous holder's (fencing token).
+    TermNotIncreasing {
+        ticket: usize,
+        at: u64,
+        site: usize,
+        term: u32,
+        previous: u32,
+    },
+    /// A live, running site kept a grant past its own deadline.
+    MissedDeadline {
+        ticket: usize,
+        at: u64,
+        site: usize,
+        until: u64,
+    },
+    /// After healing, the ticket had no single holder within the bound.
+    NoHolder { ticket: usize, at: u64 },
+    /// After healing, members disagree about the holder or its term.
+    Disagreement {
+        ticket: usize,
+        at: u64,
+        detail: String,
+    },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Violation::DoubleGrant { ticket, at, site, other, other_until } => write!(
+                f,
+                "t={at}ms ticket {ticket}: site m{site} granted while m{other} holds until t={other_until}ms"
+            ),
+            Violation::TermNotIncreasing { ticket, at, site, term, previous } => write!(
+                f,
+                "t={at}ms ticket {ticket}: m{site} granted in term {term}, previous holder had {previous}"
+            ),
+            Violation::MissedDeadline { ticket, at, site, until } => {
+                write!(f, "t={at}ms ticket {ticket}: live m{site} still granted past its deadline t={until}ms")
+            }
+            Violation::NoHolder { ticket, at } => write!(f, "t={at}ms ticket {ticket}: no single holder after healing"),
+            Violation::Disagreement { ticket, at, detail } => {
+                write!(f, "t={at}ms ticket {ticket}: members disagree: {detail}")
+            }
+        }
+    }
+}
+
+/// What the auditor knows about one ticket.
+#[derive(Debug, Clone, Default)]
+struct TicketAudit {
+    /// Current grant per site (index = member).
+    grants: Vec<Option<Grant>>,
+    /// The last holder and its term, for the fencing-token check.
+    last: Option<(usize, u32)>,
+    /// Intervals of finished grants: (site, since, until).
+    history: Vec<(usize, u64, u64)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Auditor {
+    tickets: Vec<TicketAudit>,
+    pub violations: Vec<Violation>,
+    /// Shortest gap seen between one holder's end and the next holder's start.
+    pub min_handover_gap: Option<u64>,
+}
+
+impl Auditor {
+    pub fn new(members: usize, tickets: usize) -> Self {
+        Auditor {
+            tickets: (0..tickets)
+                .map(|_| TicketAudit {
+                    grants: vec![None; members],
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// A site committed "granted here" until true time `until`.
+    pub fn granted(&mut self, ticket: usize, site: usize, now: u64, until: u64, term: u32) {
+        let audit = &mut self.tickets[ticket];
+        for (other, g) in audit.grants.iter_mut().enumerate() {
+            let Some(g) = g else { continue };
+            if other == site {
+                continue;
+            }
+            if g.until > now {
+                self.violations.push(Violation::DoubleGrant {
+                    ticket,
+                    at: now,
+                    site,
+                    other,
+                    other_until: g.until,
+                });
+            }
+        }
+        // Grants that ran out (guard) are history now.
+        for other in 0..audit.grants.len() {
+            if other != site {
+                if let Some(g) = audit.grants[other].filter(|g| g.until <= now) {
+                    audit.history.push((other, g.since, g.until));
+                    audit.grants[other] = None;
+                }
+            }
+        }
+        match &mut audit.grants[site] {
+            Some(g) => {
+                g.until = until;
+                g.term = g.term.max(term);
+            }
+            slot @ None => {
+                if let Some((prev_site, prev_term)) = audit.last {
+                    let bad = if prev_site == site {
+                        term < prev_term
+                    } else {
+                        term <= prev_term
+                    };
+                    if bad {
+                        self.violations.push(Violation::TermNotIncreasing {
+                            ticket,
+                            at: now,
+                            site,
+                            term,
+                            previous: prev_term,
+                        });
+                    }
+                    if prev_site != site {
+                        if let Some(&(_, _, end)) =
+                            audit.history.iter().rev().find(|h| h.0 == prev_site)
+                        {
+                            let gap = now.saturating_sub(end);
+                            self.min_handover_gap =
+                                Some(self.min_handover_gap.map_or(gap, |m| m.min(gap)));
+                        }
+                    }
+                }
+                *slot = Some(Grant {
+                    since: now,
+                    until,
+                    term,
+                });
+            }
+        }
+        audit.last = Some((site, audit.grants[site].map_or(term, |g| g.term)));
+    }
+
+    /// A site committed "not granted here".
+    pub fn revoked(&mut self, ticket: usize, site: usize, now: u64) {
+        if let Some(g) = self.tickets[ticket].grants[site].take() {
+            let end = now.min(g.until);
+            self.tickets[ticket].history.push((site, g.since, end));
+        }
+    }
+
+    /// Checks that every live, running site gave its grant up by its deadline.
+    pub fn check_deadlines(&mut self, now: u64, running: &[bool]) {
+        for (ticket, audit) in self.tickets.iter().enumerate() {
+            for (site, g) in audit.grants.iter().enumerate() {
+                if let Some(g) = g {
+                    if running[site] && now > g.until {
+                        self.violations.push(Violation::MissedDeadline {
+                            ticket,
+                            at: now,
+                            site,
+                            until: g.until,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sites holding `ticket` at true time `now`.
+    pub fn holders(&self, ticket: usize, now: u64) -> Vec<usize> {
+        self.tickets[ticket]
+            .grants
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.is_some_and(|g| g.until > now))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Every grant interval so far (site, since, until), finished or not.
+    pub fn intervals(&self, ticket: usize) -> Vec<(usize, u64, u64)> {
+        let audit = &self.tickets[ticket];
+        let mut all = audit.history.clone();
+        for (site, g) in audit.grants.iter().enumerate() {
+            if let Some(g) = g {
+                all.push((site, g.since, g.until));
+            }
+        }
+        all.sort_by_key(|i| i.1);
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_grants_are_caught_and_handover_is_not() {
+        let mut a = Auditor::new(3, 1);
+        a.granted(0, 0, 1000, 9000, 1);
+        a.granted(0, 1, 5000, 14000, 2);
+        assert!(matches!(
+            a.violations[0],
+            Violation::DoubleGrant {
+                site: 1,
+                other: 0,
+                ..
+            }
+        ));
+
+        let mut a = Auditor::new(3, 1);
+        a.granted(0, 0, 1000, 9000, 1);
+        a.revoked(0, 0, 4000);
+        a.granted(0, 1, 5000, 14000, 2);
+        assert!(a.violations.is_empty());
+        assert_eq!(a.min_handover_gap, Some(1000));
+    }
+
+    #[test]
+    fn a_dead_holder_holds_until_its_deadline() {
+        let mut a = Auditor::new(3, 1);
+        a.granted(0, 0, 1000, 9000, 1);
+        // Site 0 died without revoking: its guard revokes at 9000.
+        a.granted(0, 1, 8999, 20000, 2);
+        assert_eq!(a.violations.len(), 1);
+        let mut a = Auditor::new(3, 1);
+        a.granted(0, 0, 1000, 9000, 1);
+        a.granted(0, 1, 9000, 20000, 2);
+        assert!(a.violations.is_empty());
+    }
+
+    #[test]
+    fn fencing_token_must_rise_with_the_holder() {
+        let mut a = Auditor::new(3, 1);
+        a.granted(0, 0, 1000, 2000, 3);
+        a.revoked(0, 0, 2000);
+        a.granted(0, 1, 3000, 4000, 3);
+        assert!(matches!(
+            a.violations[0],
+            Violation::TermNotIncreasing { .. }
+        ));
+    }
+}

@@ -1,0 +1,594 @@
+//! A deterministic, seeded, virtual-time simulation of a booth formation
+//! running the real core: every member is a [`Node`] with its own clock, the
+//! network is [`Network`], and the [`Auditor`] checks the invariants after
+//! every step. Time jumps from one deadline to the next; nothing sleeps.
+//!
+//! Same seed, same run: the only randomness is [`SimRng`], and no map with a
+//! random iteration order is used.
+
+pub mod auditor;
+pub mod clock;
+pub mod network;
+pub mod rng;
+pub mod scenario;
+
+pub use auditor::{Auditor, Violation};
+pub use clock::Clock;
+pub use network::{Network, Weather};
+pub use rng::SimRng;
+
+use booth_core::config::{Config, Member as MemberConfig, Role, TicketConfig, WireTimeUnit};
+use booth_core::engine::{
+    AdminRequest, AdminResponse, ClientId, Event, Restore, Source, TicketView,
+};
+use booth_core::time::{Duration, Instant, Now, WallTime};
+use booth_core::{Node, SiteId};
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+
+/// Ticket capacity of simulated members.
+pub const TICKETS: usize = 4;
+pub type SimNode = Node<TICKETS>;
+
+/// The formation and its timings.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub sites: usize,
+    pub arbitrators: usize,
+    pub tickets: usize,
+    pub expire_ms: u64,
+    pub timeout_ms: u64,
+    pub retries: u8,
+    pub acquire_after_ms: u64,
+    /// The bound ρ the members are configured with.
+    pub drift_ppm: u32,
+    /// Rate errors actually given to the clocks: within ±this.
+    pub actual_drift_ppm: i64,
+    pub wire_unit: WireTimeUnit,
+    pub key: bool,
+    pub handler: bool,
+    /// Probability that a handler run fails.
+    pub handler_failure: f64,
+}
+
+impl Spec {
+    /// Two sites and an arbitrator with the fast test timings of booth-protocol.md §4.3.
+    pub fn basic() -> Spec {
+        Spec {
+            sites: 2,
+            arbitrators: 1,
+            tickets: 1,
+            expire_ms: 10_000,
+            timeout_ms: 1_000,
+            retries: 3,
+            acquire_after_ms: 0,
+            drift_ppm: 1000,
+            actual_drift_ppm: 1000,
+            wire_unit: WireTimeUnit::Seconds,
+            key: true,
+            handler: false,
+            handler_failure: 0.0,
+        }
+    }
+
+    pub fn members(&self) -> usize {
+        self.sites + self.arbitrators
+    }
+
+    /// The configuration every member runs with (identical, as booth requires).
+    pub fn config(&self) -> Config<TICKETS> {
+        let mut c = Config::new();
+        for i in 0..self.members() {
+            let role = if i < self.sites {
+                Role::Site
+            } else {
+                Role::Arbitrator
+            };
+            let id = SiteId::from_ipv4([127, 0, 0, 2 + i as u8]);
+            c.members
+                .push(MemberConfig { id, role })
+                .expect("at most 16 members");
+        }
+        for t in 0..self.tickets {
+            let mut tc = TicketConfig::new(&format!("ticket{t}"))
+                .expect("valid name")
+                .with_timing(
+                    Duration(self.expire_ms),
+                    Duration(self.timeout_ms),
+                    self.retries,
+                );
+            tc.acquire_after = Duration(self.acquire_after_ms);
+            tc.max_drift_ppm = self.drift_ppm;
+            tc.has_handler = self.handler;
+            c.tickets.push(tc).expect("ticket capacity");
+        }
+        if self.key {
+            c.key = Some(heapless::Vec::from_slice(b"0123456789abcdef").expect("key fits"));
+        }
+        c.wire_unit = self.wire_unit;
+        c
+    }
+}
+
+/// How a crashed member comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartMode {
+    /// With the state it persisted.
+    Persisted,
+    /// With its state lost (a new disk): it must not trust anything.
+    Amnesia,
+}
+
+struct Member {
+    node: Option<SimNode>,
+    clock: Clock,
+    paused: bool,
+    /// Datagrams that arrived while paused (a stopped process's socket buffer).
+    inbox: Vec<(usize, Vec<u8>)>,
+    /// What the member persisted, per ticket.
+    persisted: Vec<Restore>,
+    /// Handler runs in flight: (true time due, ticket, ok).
+    handlers: Vec<(u64, usize, bool)>,
+    boots: u64,
+}
+
+/// A whole formation in one process.
+pub struct Sim {
+    pub spec: Spec,
+    config: Config<TICKETS>,
+    members: Vec<Member>,
+    pub net: Network,
+    rng: SimRng,
+    seed: u64,
+    /// True time, in ms.
+    pub now: u64,
+    pub auditor: Auditor,
+    pub steps: u64,
+    /// Recent events, printed when an invariant breaks.
+    pub trace: Trace,
+    /// Per ticket: somebody was granted it since the last admin revoke, and
+    /// some site still remembers (not every site lost its state since).
+    pub wants_holder: Vec<bool>,
+    /// Per ticket: sites that lost their state since the last grant.
+    amnesic_sites: Vec<Vec<bool>>,
+    client_seq: u32,
+}
+
+/// A bounded log of what happened, for a readable failure report.
+#[derive(Debug, Default)]
+pub struct Trace {
+    lines: VecDeque<String>,
+    /// Also log every datagram (slow; used when replaying a failed seed).
+    pub verbose: bool,
+}
+
+impl Trace {
+    const KEEP: usize = 3000;
+
+    pub fn log(&mut self, now: u64, line: impl FnOnce() -> String) {
+        if self.lines.len() == Self::KEEP {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(format!("{:>9}ms  {}", now, line()));
+    }
+
+    pub fn dump(&self) -> String {
+        self.lines.iter().fold(String::new(), |mut s, l| {
+            let _ = writeln!(s, "{l}");
+            s
+        })
+    }
+}
+
+impl Sim {
+    pub fn new(spec: Spec, seed: u64) -> Sim {
+        let mut rng = SimRng::new(seed);
+        let config = spec.config();
+        let n = spec.members();
+        let members = (0..n)
+            .map(|_| {
+                let ppm =
+                    rng.range(0, 2 * spec.actual_drift_ppm as u64) as i64 - spec.actual_drift_ppm;
+                Member {
+                    node: None,
+                    clock: Clock {
+                        offset_ms: rng.range(0, 1_000_000),
+                        ppm,
+                        wall_offset_ms: 1_790_000_000_000 + rng.range(0, 30_000),
+                    },
+                    paused: false,
+                    inbox: Vec::new(),
+                    persisted: vec![Restore::Fresh; spec.tickets],
+                    handlers: Vec::new(),
+                    boots: 0,
+                }
+            })
+            .collect();
+        let mut sim = Sim {
+            auditor: Auditor::new(n, spec.tickets),
+            wants_holder: vec![false; spec.tickets],
+            amnesic_sites: vec![vec![false; spec.sites]; spec.tickets],
+            spec,
+            config,
+            members,
+            net: Network::new(n),
+            rng,
+            seed,
+            now: 0,
+            steps: 0,
+            trace: Trace::default(),
+            client_seq: 0,
+        };
+        for m in 0..n {
+            sim.boot(m);
+        }
+        sim
+    }
+
+    fn now_of(&self, m: usize) -> Now {
+        let c = &self.members[m].clock;
+        Now {
+            mono: Instant(c.local(self.now)),
+            wall: WallTime(c.wall_us(self.now)),
+        }
+    }
+
+    fn boot(&mut self, m: usize) {
+        let now = self.now_of(m);
+        let member = &mut self.members[m];
+        member.boots += 1;
+        let seed = self.seed ^ (m as u64) << 48 ^ member.boots << 32;
+        let node = SimNode::new(self.config.clone(), m, seed, now, &member.persisted)
+            .expect("the simulated config is valid");
+        member.node = Some(node);
+        member.paused = false;
+        member.inbox.clear();
+        member.handlers.clear();
+        self.trace.log(self.now, || {
+            format!("m{m} boots ({:?})", self.members[m].persisted)
+        });
+        self.drain(m);
+    }
+
+    /// Is member `m` up and not paused?
+    pub fn running(&self, m: usize) -> bool {
+        self.members[m].node.is_some() && !self.members[m].paused
+    }
+
+    /// Runs `f` on a running member, then drains its events and datagrams.
+    fn with_node<R>(&mut self, m: usize, f: impl FnOnce(&mut SimNode, Now) -> R) -> Option<R> {
+        if !self.running(m) {
+            return None;
+        }
+        let now = self.now_of(m);
+        let r = f(self.members[m].node.as_mut()?, now);
+        self.drain(m);
+        Some(r)
+    }
+
+    /// Takes every event and datagram the member has for us.
+    fn drain(&mut self, m: usize) {
+        let now = self.now_of(m);
+        loop {
+            let Some(event) = self.members[m].node.as_mut().and_then(|n| n.poll_event()) else {
+                break;
+            };
+            match event {
+                Event::Persist { ticket, state } => {
+                    self.members[m].persisted[ticket] = Restore::Persisted(state)
+                }
+                Event::Commit(c) => {
+                    if c.granted {
+                        let until = self.members[m].clock.true_of(c.expires.0);
+                        self.trace.log(self.now, || {
+                            format!(
+                                "m{m} CIB ticket{} GRANTED term {} until t={until}",
+                                c.ticket, c.term
+                            )
+                        });
+                        self.auditor.granted(c.ticket, m, self.now, until, c.term);
+                        self.wants_holder[c.ticket] = true;
+                        self.amnesic_sites[c.ticket]
+                            .iter_mut()
+                            .for_each(|a| *a = false);
+                    } else {
+                        self.trace.log(self.now, || {
+                            format!(
+                                "m{m} CIB ticket{} revoked (owner {:?}, term {})",
+                                c.ticket, c.owner, c.term
+                            )
+                        });
+                        self.auditor.revoked(c.ticket, m, self.now);
+                    }
+                }
+                Event::RunHandler { ticket, .. } => {
+                    let due = self.now + self.rng.range(0, 300);
+                    let ok = !self.rng.chance(self.spec.handler_failure);
+                    self.members[m].handlers.push((due, ticket, ok));
+                }
+                Event::CancelHandler { ticket } => {
+                    self.members[m].handlers.retain(|h| h.1 != ticket)
+                }
+                other => self.trace.log(self.now, || format!("m{m} {other:?}")),
+            }
+        }
+        let mut buf = [0u8; 1024];
+        loop {
+            let Some(node) = self.members[m].node.as_mut() else {
+                return;
+            };
+            let Some(tx) = node.poll_transmit(now, &mut buf) else {
+                break;
+            };
+            if self.trace.verbose {
+                let line = describe(&buf[..tx.len]);
+                self.trace
+                    .log(self.now, || format!("m{m} -> m{} {line}", tx.to));
+            }
+            self.net
+                .send(&mut self.rng, self.now, m, tx.to, buf[..tx.len].to_vec());
+        }
+    }
+
+    /// The earliest true time something happens.
+    fn next_event(&self) -> Option<u64> {
+        let mut next = self.net.next_delivery();
+        for (m, member) in self.members.iter().enumerate() {
+            if !self.running(m) {
+                continue;
+            }
+            let node = member.node.as_ref()?;
+            let timer = node.poll_timeout().map(|t| member.clock.true_at(t.0));
+            let handler = member.handlers.iter().map(|h| h.0).min();
+            for t in [timer, handler].into_iter().flatten() {
+                next = Some(next.map_or(t, |n: u64| n.min(t)));
+            }
+        }
+        next.map(|t| t.max(self.now))
+    }
+
+    /// Advances true time to `limit`, processing everything due on the way.
+    pub fn run_until(&mut self, limit: u64) {
+        while let Some(t) = self.next_event().filter(|t| *t <= limit) {
+            self.now = t;
+            self.step();
+            assert!(
+                self.steps < 50_000_000,
+                "seed {}: runaway simulation\n{}",
+                self.seed,
+                self.trace.dump()
+            );
+        }
+        self.now = self.now.max(limit);
+    }
+
+    fn step(&mut self) {
+        self.steps += 1;
+        while let Some(delivery) = self.net.pop_due(self.now) {
+            let Some(p) = delivery else { continue };
+            if self.members[p.to].node.is_none() {
+                continue;
+            }
+            if self.members[p.to].paused {
+                // A stopped process's socket buffer holds a few hundred datagrams.
+                if self.members[p.to].inbox.len() < 256 {
+                    self.members[p.to].inbox.push((p.from, p.bytes));
+                }
+                continue;
+            }
+            self.deliver(p.to, p.from, &p.bytes);
+        }
+        for m in 0..self.members.len() {
+            if !self.running(m) {
+                continue;
+            }
+            let now = self.now;
+            let due: Vec<_> = self.members[m]
+                .handlers
+                .iter()
+                .filter(|h| h.0 <= now)
+                .copied()
+                .collect();
+            self.members[m].handlers.retain(|h| h.0 > now);
+            for (_, ticket, ok) in due {
+                self.with_node(m, |n, now| n.handle_handler_done(now, ticket, ok));
+            }
+            let local = self.now_of(m).mono;
+            let due = self.members[m]
+                .node
+                .as_ref()
+                .and_then(|n| n.poll_timeout())
+                .is_some_and(|t| t <= local);
+            if due {
+                self.with_node(m, |n, now| n.handle_timeout(now));
+            }
+        }
+        let running: Vec<bool> = (0..self.members.len()).map(|m| self.running(m)).collect();
+        self.auditor.check_deadlines(self.now, &running);
+    }
+
+    fn deliver(&mut self, to: usize, from: usize, bytes: &[u8]) {
+        let r = self.with_node(to, |n, now| {
+            n.handle_datagram(now, Source::Member(from), bytes)
+        });
+        if let Some(Err(e)) = r {
+            self.trace.log(self.now, || {
+                format!("m{to} dropped datagram from m{from}: {e:?}")
+            });
+        }
+    }
+
+    // --- faults and admin actions ---------------------------------------
+
+    pub fn grant(&mut self, m: usize, ticket: usize, force: bool) -> Option<AdminResponse> {
+        self.client_seq += 1;
+        let client = ClientId(self.client_seq);
+        let req = AdminRequest::Grant {
+            ticket,
+            force,
+            wait_commit: false,
+        };
+        let r = self.with_node(m, |n, now| n.handle_admin(now, client, req));
+        self.trace.log(self.now, || {
+            format!("admin: grant ticket{ticket} at m{m} force={force} -> {r:?}")
+        });
+        r
+    }
+
+    pub fn revoke(&mut self, m: usize, ticket: usize) -> Option<AdminResponse> {
+        self.client_seq += 1;
+        let client = ClientId(self.client_seq);
+        let r = self.with_node(m, |n, now| {
+            n.handle_admin(now, client, AdminRequest::Revoke { ticket })
+        });
+        if r.is_some_and(|r| r.result == booth_core::wire::ResultCode::Success) {
+            self.wants_holder[ticket] = false;
+        }
+        self.trace.log(self.now, || {
+            format!("admin: revoke ticket{ticket} at m{m} -> {r:?}")
+        });
+        r
+    }
+
+    /// Kills a member (SIGKILL): its CIB grant stays until the lease guard's deadline.
+    pub fn crash(&mut self, m: usize) {
+        self.members[m].node = None;
+        self.members[m].handlers.clear();
+        self.trace.log(self.now, || format!("fault: m{m} crashes"));
+    }
+
+    pub fn restart(&mut self, m: usize, mode: RestartMode) {
+        if mode == RestartMode::Amnesia {
+            self.members[m].persisted = vec![Restore::Amnesia; self.spec.tickets];
+            if m < self.spec.sites {
+                for (t, sites) in self.amnesic_sites.iter_mut().enumerate() {
+                    sites[m] = true;
+                    if sites.iter().all(|a| *a) {
+                        // No site remembers the grant: only an admin can bring it back.
+                        self.wants_holder[t] = false;
+                    }
+                }
+            }
+        }
+        self.trace
+            .log(self.now, || format!("fault: m{m} restarts ({mode:?})"));
+        self.boot(m);
+    }
+
+    pub fn is_up(&self, m: usize) -> bool {
+        self.members[m].node.is_some()
+    }
+
+    /// Freezes a member (SIGSTOP): nothing runs, datagrams queue up.
+    pub fn pause(&mut self, m: usize) {
+        if self.members[m].node.is_some() {
+            self.members[m].paused = true;
+            self.trace.log(self.now, || format!("fault: m{m} paused"));
+        }
+    }
+
+    /// Thaws a member (SIGCONT): timers first or queued datagrams first.
+    pub fn resume(&mut self, m: usize, timers_first: bool) {
+        if !self.members[m].paused {
+            return;
+        }
+        self.members[m].paused = false;
+        self.trace.log(self.now, || format!("fault: m{m} resumed"));
+        if timers_first {
+            self.with_node(m, |n, now| n.handle_timeout(now));
+        }
+        for (from, bytes) in std::mem::take(&mut self.members[m].inbox) {
+            self.deliver(m, from, &bytes);
+        }
+        self.with_node(m, |n, now| n.handle_timeout(now));
+    }
+
+    pub fn is_paused(&self, m: usize) -> bool {
+        self.members[m].paused
+    }
+
+    /// Ends every fault: network healed, paused members resumed, crashed ones restarted.
+    pub fn heal_all(&mut self) {
+        self.net.heal();
+        for m in 0..self.members.len() {
+            if self.members[m].paused {
+                self.resume(m, true);
+            }
+            if self.members[m].node.is_none() {
+                self.restart(m, RestartMode::Persisted);
+            }
+        }
+        self.trace.log(self.now, || "fault: all healed".into());
+    }
+
+    pub fn view(&self, m: usize, ticket: usize) -> Option<TicketView> {
+        self.members[m].node.as_ref()?.ticket_view(ticket)
+    }
+
+    pub fn node(&self, m: usize) -> Option<&SimNode> {
+        self.members[m].node.as_ref()
+    }
+
+    /// The one site holding `ticket` now (per the CIB commits), if exactly one.
+    pub fn holder(&self, ticket: usize) -> Option<usize> {
+        match self.auditor.holders(ticket, self.now)[..] {
+            [h] => Some(h),
+            _ => None,
+        }
+    }
+
+    /// Checks that all members agree on the holder and its term.
+    pub fn check_agreement(&mut self, ticket: usize) {
+        let views: Vec<_> = (0..self.members.len())
+            .map(|m| self.view(m, ticket))
+            .collect();
+        let Some(Some(first)) = views.first() else {
+            return;
+        };
+        let disagree = views
+            .iter()
+            .flatten()
+            .any(|v| v.owner != first.owner || v.term != first.term);
+        if disagree {
+            let detail = views
+                .iter()
+                .enumerate()
+                .map(|(m, v)| format!("m{m}={:?}", v.map(|v| (v.state, v.owner, v.term))))
+                .collect::<Vec<_>>()
+                .join(" ");
+            self.auditor.violations.push(Violation::Disagreement {
+                ticket,
+                at: self.now,
+                detail,
+            });
+        }
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
+/// A datagram in a few words, for the verbose trace.
+fn describe(d: &[u8]) -> String {
+    let word = |at: usize| {
+        d.get(at..at + 4)
+            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let text =
+        |at: usize| String::from_utf8_lossy(d.get(at..at + 4).unwrap_or_default()).into_owned();
+    let name = d.get(48..112).map_or(String::new(), |n| {
+        String::from_utf8_lossy(&n[..n.iter().position(|b| *b == 0).unwrap_or(n.len())])
+            .into_owned()
+    });
+    format!(
+        "{} req={} reason={} result={} {name} leader={:08x} term={} valid_for={}",
+        text(28),
+        text(32),
+        text(40),
+        text(44),
+        word(112),
+        word(116),
+        word(120)
+    )
+}

@@ -1,0 +1,287 @@
+//! Random fault scenarios from a seed: a formation, timings, and a schedule of
+//! admin actions and faults; then everything heals and the formation must
+//! settle on exactly one holder per wanted ticket.
+
+use super::network::Weather;
+use super::rng::SimRng;
+use super::{RestartMode, Sim, Spec, Violation};
+use booth_core::config::WireTimeUnit;
+
+/// Something that happens at a point of true time.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Grant {
+        member: usize,
+        ticket: usize,
+        force: bool,
+    },
+    Revoke {
+        member: usize,
+        ticket: usize,
+    },
+    Crash(usize),
+    Restart(usize, RestartMode),
+    Pause(usize),
+    Resume {
+        member: usize,
+        timers_first: bool,
+    },
+    Isolate(Vec<usize>),
+    /// One-way (or two-way) cut between two members.
+    Cut {
+        from: usize,
+        to: usize,
+        both: bool,
+    },
+    HealNetwork,
+    Weather(Weather),
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub spec: Spec,
+    pub actions: Vec<(u64, Action)>,
+    /// When every fault ends.
+    pub heal_at: u64,
+    /// How long after healing a wanted ticket must have one holder.
+    pub settle_bound: u64,
+}
+
+impl Scenario {
+    pub fn random(seed: u64) -> Scenario {
+        let mut rng = SimRng::new(seed.wrapping_mul(0xA076_1D64_78BD_642F));
+        let members = *rng.pick(&[3usize, 3, 3, 4, 5, 5, 7]);
+        let sites = rng.range(2, (members - 1).max(2) as u64) as usize;
+        let (expire, timeout) = *rng.pick(&[(10_000u64, 1_000u64), (6_000, 500), (4_000, 300)]);
+        let spec = Spec {
+            sites,
+            arbitrators: members - sites,
+            tickets: rng.range(1, 3) as usize,
+            expire_ms: expire,
+            timeout_ms: timeout,
+            retries: 3,
+            acquire_after_ms: *rng.pick(&[0, 0, 500, 2_000]),
+            drift_ppm: 1000,
+            actual_drift_ppm: 1000,
+            wire_unit: if rng.chance(0.3) {
+                WireTimeUnit::Millis
+            } else {
+                WireTimeUnit::Seconds
+            },
+            key: rng.chance(0.5),
+            handler: rng.chance(0.25),
+            handler_failure: 0.03,
+        };
+        let heal_at = 12 * expire;
+        let mut actions = Vec::new();
+        // Every ticket gets an admin grant early on.
+        for t in 0..spec.tickets {
+            let at = rng.range(100, 2 * timeout);
+            actions.push((
+                at,
+                Action::Grant {
+                    member: rng.range(0, sites as u64 - 1) as usize,
+                    ticket: t,
+                    force: rng.chance(0.3),
+                },
+            ));
+        }
+        let faults = rng.range(5, 25);
+        for _ in 0..faults {
+            let at = rng.range(timeout, heal_at - timeout);
+            let m = rng.range(0, members as u64 - 1) as usize;
+            let site = rng.range(0, sites as u64 - 1) as usize;
+            let ticket = rng.range(0, spec.tickets as u64 - 1) as usize;
+            let span = |rng: &mut SimRng| rng.range(timeout, 3 * expire);
+            match rng.range(0, 9) {
+                0 => actions.push((
+                    at,
+                    Action::Grant {
+                        member: site,
+                        ticket,
+                        force: rng.chance(0.3),
+                    },
+                )),
+                1 => actions.push((
+                    at,
+                    Action::Revoke {
+                        member: site,
+                        ticket,
+                    },
+                )),
+                2 | 3 => {
+                    actions.push((at, Action::Crash(m)));
+                    let mode = if rng.chance(0.25) {
+                        RestartMode::Amnesia
+                    } else {
+                        RestartMode::Persisted
+                    };
+                    actions.push((at + span(&mut rng), Action::Restart(m, mode)));
+                }
+                4 => {
+                    actions.push((at, Action::Pause(m)));
+                    actions.push((
+                        at + span(&mut rng),
+                        Action::Resume {
+                            member: m,
+                            timers_first: rng.chance(0.5),
+                        },
+                    ));
+                }
+                5 => {
+                    let group: Vec<usize> = (0..members).filter(|_| rng.chance(0.4)).collect();
+                    actions.push((at, Action::Isolate(group)));
+                    actions.push((at + span(&mut rng), Action::HealNetwork));
+                }
+                6 => {
+                    let to = rng.range(0, members as u64 - 1) as usize;
+                    if to != m {
+                        actions.push((
+                            at,
+                            Action::Cut {
+                                from: m,
+                                to,
+                                both: rng.chance(0.5),
+                            },
+                        ));
+                        actions.push((at + span(&mut rng), Action::HealNetwork));
+                    }
+                }
+                _ => {
+                    let w = Weather {
+                        loss: *rng.pick(&[0.0, 0.05, 0.3, 0.6]),
+                        duplicate: *rng.pick(&[0.0, 0.05, 0.2]),
+                        delay_ms: rng.range(0, 50),
+                        jitter_ms: *rng.pick(&[0, 20, 200, 1000]),
+                    };
+                    actions.push((at, Action::Weather(w)));
+                    actions.push((at + span(&mut rng), Action::Weather(Weather::CALM)));
+                }
+            }
+        }
+        actions.retain(|(at, _)| *at < heal_at);
+        actions.sort_by_key(|(at, _)| *at);
+        // After the last fault: old leases run out, then one election with
+        // back-off and a few lost rounds (the 1 s back-off cap, booth's).
+        let settle_bound =
+            expire + spec.acquire_after_ms + 8 * (timeout + 1_000) + spec.expire_ms / 2;
+        Scenario {
+            spec,
+            actions,
+            heal_at,
+            settle_bound,
+        }
+    }
+}
+
+/// What one seed did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub seed: u64,
+    pub steps: u64,
+    pub sim_ms: u64,
+    pub members: usize,
+    pub violations: Vec<Violation>,
+    /// Per wanted ticket: time from healing until it had one holder again.
+    pub settle_ms: Vec<u64>,
+    pub min_handover_gap: Option<u64>,
+    pub trace: String,
+}
+
+pub fn apply(sim: &mut Sim, action: &Action) {
+    match action {
+        Action::Grant {
+            member,
+            ticket,
+            force,
+        } => {
+            sim.grant(*member, *ticket, *force);
+        }
+        Action::Revoke { member, ticket } => {
+            sim.revoke(*member, *ticket);
+        }
+        Action::Crash(m) => {
+            if sim.is_up(*m) {
+                sim.crash(*m)
+            }
+        }
+        Action::Restart(m, mode) => {
+            if !sim.is_up(*m) {
+                sim.restart(*m, *mode)
+            }
+        }
+        Action::Pause(m) => sim.pause(*m),
+        Action::Resume {
+            member,
+            timers_first,
+        } => sim.resume(*member, *timers_first),
+        Action::Isolate(group) => sim.net.isolate(group),
+        Action::Cut { from, to, both } => sim.net.cut(*from, *to, *both),
+        Action::HealNetwork => {
+            let weather = sim.net.weather;
+            sim.net.heal();
+            sim.net.weather = weather;
+        }
+        Action::Weather(w) => sim.net.weather = *w,
+    }
+}
+
+/// Runs one seed to the end and grades it.
+pub fn run_seed(seed: u64, verbose: bool) -> Outcome {
+    let scenario = Scenario::random(seed);
+    let mut sim = Sim::new(scenario.spec.clone(), seed);
+    sim.trace.verbose = verbose;
+    sim.trace
+        .log(0, || format!("scenario: {:?}", scenario.spec));
+    for (at, action) in &scenario.actions {
+        sim.run_until(*at);
+        sim.trace.log(sim.now, || format!("action: {action:?}"));
+        apply(&mut sim, action);
+    }
+    sim.run_until(scenario.heal_at);
+    sim.heal_all();
+    let healed = sim.now;
+    let mut settle_ms = Vec::new();
+    let tickets = scenario.spec.tickets;
+    let mut settled = vec![false; tickets];
+    // Step through the settle window, noting when each wanted ticket has one holder.
+    let end = healed + scenario.settle_bound;
+    let mut t = healed;
+    while t < end {
+        t = (t + 100).min(end);
+        sim.run_until(t);
+        for (k, done) in settled.iter_mut().enumerate() {
+            if !*done && sim.wants_holder[k] && sim.holder(k).is_some() {
+                *done = true;
+                settle_ms.push(sim.now - healed);
+            }
+        }
+    }
+    // Let the holder's UpdE reach everyone, then check the end state.
+    sim.run_until(end + 2 * scenario.spec.timeout_ms);
+    for (k, done) in settled.iter().enumerate() {
+        if sim.wants_holder[k] && (!*done || sim.holder(k).is_none()) {
+            sim.auditor.violations.push(Violation::NoHolder {
+                ticket: k,
+                at: sim.now,
+            });
+        }
+        if sim.wants_holder[k] {
+            sim.check_agreement(k);
+        }
+    }
+    Outcome {
+        seed,
+        steps: sim.steps,
+        sim_ms: sim.now,
+        members: scenario.spec.members(),
+        min_handover_gap: sim.auditor.min_handover_gap,
+        trace: if sim.auditor.violations.is_empty() {
+            String::new()
+        } else {
+            sim.trace.dump()
+        },
+        violations: std::mem::take(&mut sim.auditor.violations),
+        settle_ms,
+    }
+}
