@@ -1,0 +1,365 @@
+//! The TCP side of the port: booth clients (`booth list/grant/revoke/peers`,
+//! `geostore`). Non-blocking everywhere, so a slow or silent client never
+//! stalls the protocol loop (§10.3 #22): at most [`MAX_CONNS`] connections,
+//! one request of at most 1024 bytes each, read within [`READ_TIMEOUT_MS`],
+//! replies flushed within [`WRITE_TIMEOUT_MS`].
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+
+use booth_core::wire::{client, DecodeError, HEADER_LEN, MAX_MSG_LEN};
+use booth_core::{Duration, Instant};
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Concurrent client connections; more are accepted and closed at once.
+pub const MAX_CONNS: usize = 16;
+/// Time a client has to send its whole request.
+pub const READ_TIMEOUT_MS: u64 = 5_000;
+/// Time a client has to take a reply off our hands.
+pub const WRITE_TIMEOUT_MS: u64 = 5_000;
+
+/// Identifies a connection (also the engine's `ClientId`).
+pub type ConnId = u32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading the request.
+    Reading,
+    /// Request handed over; more replies will come (grant, geostore write).
+    Waiting,
+    /// Last reply queued: flush, then close.
+    Closing,
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: ConnId,
+    stream: TcpStream,
+    peer: SocketAddr,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    phase: Phase,
+    /// Read deadline while reading; wait limit while waiting.
+    deadline: Instant,
+    /// Set while `out` holds unsent bytes.
+    write_deadline: Option<Instant>,
+}
+
+/// Something the loop must answer.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A complete request (`bytes` = the message up to its `length`).
+    Request {
+        conn: ConnId,
+        peer: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    /// Not a booth request at all (bad magic, version, too short); the
+    /// connection is already closed.
+    Garbage {
+        peer: SocketAddr,
+        error: DecodeError,
+    },
+    /// A waiting client went away.
+    Gone { conn: ConnId },
+}
+
+/// The listener and its connections.
+#[derive(Debug)]
+pub struct ControlServer {
+    listener: TcpListener,
+    conns: Vec<Conn>,
+    next_id: ConnId,
+    /// Connections refused for the limit.
+    pub refused: u64,
+    /// Connections dropped for a timeout.
+    pub timed_out: u64,
+}
+
+/// Where the loop found readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fd {
+    Listener,
+    Conn(ConnId),
+}
+
+impl ControlServer {
+    /// Listens on our own member address and port.
+    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        if addr.is_ipv6() {
+            s.set_only_v6(true)?;
+        }
+        s.set_reuse_address(true)?;
+        s.bind(&addr.into())?;
+        s.listen(MAX_CONNS as i32)?;
+        s.set_nonblocking(true)?;
+        Ok(ControlServer {
+            listener: s.into(),
+            conns: Vec::new(),
+            next_id: 1,
+            refused: 0,
+            timed_out: 0,
+        })
+    }
+
+    /// Descriptors to poll, with the events wanted.
+    pub fn poll_set(&self, out: &mut Vec<(RawFd, libc::c_short, Fd)>) {
+        out.push((self.listener.as_raw_fd(), libc::POLLIN, Fd::Listener));
+        for c in &self.conns {
+            let mut ev = 0;
+            if c.phase != Phase::Closing {
+                ev |= libc::POLLIN;
+            }
+            if !c.out.is_empty() {
+                ev |= libc::POLLOUT;
+            }
+            out.push((c.stream.as_raw_fd(), ev, Fd::Conn(c.id)));
+        }
+    }
+
+    /// Accepts every pending connection.
+    pub fn accept(&mut self, now: Instant) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    if self.conns.len() >= MAX_CONNS {
+                        self.refused += 1;
+                        drop(stream);
+                        continue;
+                    }
+                    if stream.set_nonblocking(true).is_err() {
+                        continue;
+                    }
+                    let id = self.next_id;
+                    self.next_id = self.next_id.wrapping_add(1).max(1);
+                    self.conns.push(Conn {
+                        id,
+                        stream,
+                        peer,
+                        inbuf: Vec::with_capacity(HEADER_LEN + 256),
+                        out: Vec::new(),
+                        phase: Phase::Reading,
+                        deadline: now + Duration(READ_TIMEOUT_MS),
+                        write_deadline: None,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // WouldBlock, or a connection that died before accept.
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Services one connection after poll reported `revents` for it.
+    pub fn service(&mut self, id: ConnId, revents: libc::c_short, now: Instant) -> Option<Incoming> {
+        let i = self.conns.iter().position(|c| c.id == id)?;
+        if revents & libc::POLLOUT != 0 && self.flush(i, now) {
+            return None;
+        }
+        if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
+            return None;
+        }
+        let c = &mut self.conns[i];
+        match c.phase {
+            Phase::Reading => self.read_request(i),
+            Phase::Waiting | Phase::Closing => {
+                // The client may not send more; EOF means it gave up.
+                let mut buf = [0u8; 256];
+                match c.stream.read(&mut buf) {
+                    Ok(0) => {
+                        let id = c.id;
+                        let waiting = c.phase == Phase::Waiting;
+                        self.conns.swap_remove(i);
+                        waiting.then_some(Incoming::Gone { conn: id })
+                    }
+                    Ok(_) => None,
+                    Err(e) if would_block(&e) => None,
+                    Err(_) => {
+                        let id = c.id;
+                        self.conns.swap_remove(i);
+                        Some(Incoming::Gone { conn: id })
+                    }
+                }
+            }
+        }
+    }
+
+    fn read_request(&mut self, i: usize) -> Option<Incoming> {
+        let mut buf = [0u8; MAX_MSG_LEN];
+        loop {
+            let want = self.wanted(i);
+            let c = &mut self.conns[i];
+            if c.inbuf.len() >= want {
+                break;
+            }
+            let room = (want - c.inbuf.len()).min(MAX_MSG_LEN);
+            match c.stream.read(&mut buf[..room]) {
+                Ok(0) => {
+                    // Closed before a whole request: nothing to answer.
+                    self.conns.swap_remove(i);
+                    return None;
+                }
+                Ok(n) => c.inbuf.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if would_block(&e) => return None,
+                Err(_) => {
+                    self.conns.swap_remove(i);
+                    return None;
+                }
+            }
+        }
+        let c = &mut self.conns[i];
+        let len = match client::frame_len(&c.inbuf) {
+            Ok(len) => len,
+            Err(error) => {
+                let peer = c.peer;
+                self.conns.swap_remove(i);
+                return Some(Incoming::Garbage { peer, error });
+            }
+        };
+        c.phase = Phase::Waiting;
+        let take = len.min(MAX_MSG_LEN).min(c.inbuf.len());
+        Some(Incoming::Request {
+            conn: c.id,
+            peer: c.peer,
+            bytes: c.inbuf[..take].to_vec(),
+        })
+    }
+
+    /// Bytes needed before the request can be parsed: the header, then the
+    /// whole `length` (capped at 1024: a longer request is refused as is).
+    fn wanted(&self, i: usize) -> usize {
+        let c = &self.conns[i];
+        if c.inbuf.len() < HEADER_LEN {
+            return HEADER_LEN;
+        }
+        match client::frame_len(&c.inbuf) {
+            Ok(len) if len > MAX_MSG_LEN => c.inbuf.len(),
+            Ok(len) => len,
+            Err(_) => c.inbuf.len(),
+        }
+    }
+
+    /// Queues a reply; `last` closes the connection once it is sent.
+    pub fn send(&mut self, id: ConnId, bytes: &[u8], last: bool, now: Instant) {
+        let Some(i) = self.conns.iter().position(|c| c.id == id) else {
+            return;
+        };
+        let c = &mut self.conns[i];
+        c.out.extend_from_slice(bytes);
+        if last {
+            c.phase = Phase::Closing;
+        }
+        if c.write_deadline.is_none() {
+            c.write_deadline = Some(now + Duration(WRITE_TIMEOUT_MS));
+        }
+        self.flush(i, now);
+    }
+
+    /// Keeps a waiting connection at most until `until`.
+    pub fn wait_until(&mut self, id: ConnId, until: Instant) {
+        if let Some(c) = self.conns.iter_mut().find(|c| c.id == id) {
+            c.deadline = until;
+        }
+    }
+
+    /// Closes a connection (after sending what is queued, if it can).
+    pub fn close(&mut self, id: ConnId, now: Instant) {
+        if let Some(i) = self.conns.iter().position(|c| c.id == id) {
+            self.conns[i].phase = Phase::Closing;
+            self.flush(i, now);
+        }
+    }
+
+    /// Writes what it can; closes a finished connection. Returns whether
+    /// connection `i` is gone.
+    fn flush(&mut self, i: usize, now: Instant) -> bool {
+        let c = &mut self.conns[i];
+        while !c.out.is_empty() {
+            match c.stream.write(&c.out) {
+                Ok(0) => break,
+                Ok(n) => {
+                    c.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if would_block(&e) => break,
+                Err(_) => {
+                    self.conns.swap_remove(i);
+                    return true;
+                }
+            }
+        }
+        let c = &mut self.conns[i];
+        if c.out.is_empty() {
+            c.write_deadline = None;
+            if c.phase == Phase::Closing {
+                finish(&mut self.conns.swap_remove(i).stream);
+                return true;
+            }
+        } else if c.write_deadline.is_none() {
+            c.write_deadline = Some(now + Duration(WRITE_TIMEOUT_MS));
+        }
+        false
+    }
+
+    /// Drops connections past a deadline; returns the waiting ones dropped.
+    pub fn expire(&mut self, now: Instant) -> Vec<ConnId> {
+        let mut gone = Vec::new();
+        let mut timed_out = 0;
+        self.conns.retain(|c| {
+            let late_write = c.write_deadline.is_some_and(|d| now >= d);
+            let late = match c.phase {
+                Phase::Reading | Phase::Waiting => now >= c.deadline,
+                Phase::Closing => false,
+            };
+            if late_write || late {
+                timed_out += 1;
+                if c.phase == Phase::Waiting {
+                    gone.push(c.id);
+                }
+                false
+            } else {
+                true
+            }
+        });
+        self.timed_out += timed_out;
+        gone
+    }
+
+    /// The earliest connection deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.conns
+            .iter()
+            .flat_map(|c| {
+                let d = match c.phase {
+                    Phase::Reading | Phase::Waiting => Some(c.deadline),
+                    Phase::Closing => None,
+                };
+                [d, c.write_deadline]
+            })
+            .flatten()
+            .min()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+/// Reads (and drops) what the client sent beyond its request, so closing
+/// does not answer with a reset that could destroy our reply in flight.
+fn finish(stream: &mut TcpStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut buf = [0u8; MAX_MSG_LEN];
+    let _ = stream.read(&mut buf);
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}

@@ -1,0 +1,311 @@
+//! The state file: every ticket's term, vote and lease knowledge, written with
+//! fsync before any packet that depends on it leaves (`lease-safety.md` §6.3).
+//!
+//! Layout: `BRST`, a version byte, the postcard encoding of
+//! `Vec<(ticket name, PersistedTicket)>`, then a little-endian CRC-32 of all
+//! bytes before it. Written as temp file + fsync + rename + fsync of the
+//! directory, so a crash leaves the old or the new file, never a mix.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use booth_core::engine::{PersistedTicket, Restore};
+
+const MAGIC: &[u8; 4] = b"BRST";
+const VERSION: u8 = 1;
+/// Larger files are not ours (64 tickets take well under 8 KiB).
+const FILE_MAX: u64 = 1 << 20;
+
+/// Default directory of state files.
+pub const DEFAULT_DIR: &str = "/var/lib/booth";
+/// Environment variable overriding [`DEFAULT_DIR`] (tests, odd layouts).
+pub const DIR_ENV: &str = "BOOTH_STATE_DIR";
+
+/// `<dir>/<name>.state`, `dir` from `BOOTH_STATE_DIR` or [`DEFAULT_DIR`].
+pub fn default_path(name: &str) -> PathBuf {
+    let dir = std::env::var_os(DIR_ENV)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
+    dir.join(format!("{name}.state"))
+}
+
+/// What was found on disk at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// No file: this member never persisted anything (first start).
+    Missing,
+    Valid(BTreeMap<String, PersistedTicket>),
+    /// Present but unreadable or damaged: why.
+    Damaged(String),
+}
+
+/// Reads the state file.
+pub fn read(path: &Path) -> Found {
+    let mut bytes = Vec::new();
+    match File::open(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Found::Missing,
+        Err(e) => return Found::Damaged(format!("cannot open: {e}")),
+        Ok(f) => {
+            if let Err(e) = f.take(FILE_MAX + 1).read_to_end(&mut bytes) {
+                return Found::Damaged(format!("cannot read: {e}"));
+            }
+        }
+    }
+    match decode(&bytes) {
+        Ok(map) => Found::Valid(map),
+        Err(why) => Found::Damaged(why),
+    }
+}
+
+/// The restore value for each ticket name, in order. `known_terms[i]` is
+/// the highest term known elsewhere for ticket i (the CIB's `term`), used
+/// when the file is damaged so fencing tokens keep rising.
+pub fn restores(found: &Found, tickets: &[&str], known_terms: &[u32]) -> Vec<Restore> {
+    tickets
+        .iter()
+        .enumerate()
+        .map(|(i, name)| match found {
+            Found::Missing => Restore::Fresh,
+            Found::Damaged(_) => Restore::Amnesia {
+                term: known_terms.get(i).copied().unwrap_or(0),
+            },
+            Found::Valid(map) => match map.get(*name) {
+                Some(p) => Restore::Persisted(*p),
+                None => Restore::Fresh,
+            },
+        })
+        .collect()
+}
+
+fn decode(bytes: &[u8]) -> Result<BTreeMap<String, PersistedTicket>, String> {
+    if bytes.len() as u64 > FILE_MAX {
+        return Err("larger than any state file".to_owned());
+    }
+    if bytes.len() < MAGIC.len() + 1 + 4 {
+        return Err(format!("truncated ({} bytes)", bytes.len()));
+    }
+    let (body, crc) = bytes.split_at(bytes.len() - 4);
+    let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    if crc32fast::hash(body) != stored {
+        return Err("checksum mismatch".to_owned());
+    }
+    if &body[..4] != MAGIC {
+        return Err("not a booth-rs state file".to_owned());
+    }
+    if body[4] != VERSION {
+        return Err(format!("unknown version {}", body[4]));
+    }
+    let (entries, rest): (Vec<(String, PersistedTicket)>, &[u8]) =
+        postcard::take_from_bytes(&body[5..]).map_err(|e| format!("undecodable: {e}"))?;
+    if !rest.is_empty() {
+        return Err("trailing bytes".to_owned());
+    }
+    Ok(entries.into_iter().collect())
+}
+
+fn encode(map: &BTreeMap<String, PersistedTicket>) -> Vec<u8> {
+    let entries: Vec<(&String, &PersistedTicket)> = map.iter().collect();
+    let mut out = Vec::with_capacity(64 + 32 * entries.len());
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    // Encoding plain strings and integers into a Vec cannot fail.
+    let body = postcard::to_stdvec(&entries).unwrap_or_default();
+    out.extend_from_slice(&body);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The state of every ticket as last written, and where to write it.
+#[derive(Debug)]
+pub struct StateStore {
+    path: PathBuf,
+    entries: BTreeMap<String, PersistedTicket>,
+    /// Writes done (for logs and tests).
+    pub writes: u64,
+}
+
+impl StateStore {
+    /// A store starting from what was found (a damaged file is replaced at
+    /// the first write; entries of tickets no longer configured are kept).
+    pub fn new(path: PathBuf, found: &Found) -> Self {
+        let entries = match found {
+            Found::Valid(map) => map.clone(),
+            _ => BTreeMap::new(),
+        };
+        StateStore {
+            path,
+            entries,
+            writes: 0,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records one ticket's state and writes the whole file durably.
+    pub fn persist(&mut self, ticket: &str, state: PersistedTicket) -> io::Result<()> {
+        self.entries.insert(ticket.to_owned(), state);
+        write_atomic(&self.path, &encode(&self.entries))?;
+        self.writes += 1;
+        Ok(())
+    }
+
+    /// Creates the directory if needed and checks that a file can be created
+    /// in it (run after dropping privileges, so a later `Persist` cannot fail
+    /// for want of permission).
+    pub fn check_writable(&self) -> io::Result<()> {
+        let dir = parent(&self.path);
+        fs::create_dir_all(dir)?;
+        let probe = dir.join(format!(
+            ".{}.probe",
+            self.path.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&probe)?;
+        drop(f);
+        fs::remove_file(&probe)
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// temp file, write, fsync, rename over `path`, fsync the directory.
+fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = parent(path);
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path)?;
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "booth-persist-{tag}-{}-{}",
+            std::process::id(),
+            crate::daemon::clock::wall().0
+        ));
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn state(term: u32) -> PersistedTicket {
+        PersistedTicket {
+            term,
+            voted_for: Some(1),
+            leader: Some(2),
+            lease: true,
+            lost: false,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_restores() {
+        let dir = temp_dir("rt");
+        let path = dir.join("booth.state");
+        assert_eq!(read(&path), Found::Missing);
+        assert_eq!(
+            restores(&Found::Missing, &["a"], &[]),
+            vec![Restore::Fresh]
+        );
+        let mut store = StateStore::new(path.clone(), &Found::Missing);
+        store.check_writable().unwrap();
+        store.persist("tA", state(7)).unwrap();
+        store.persist("tB", PersistedTicket::default()).unwrap();
+        store.persist("tA", state(8)).unwrap();
+        let found = read(&path);
+        let Found::Valid(map) = &found else {
+            panic!("{found:?}")
+        };
+        assert_eq!(map.len(), 2);
+        assert_eq!(
+            restores(&found, &["tA", "tB", "tC"], &[9, 9, 9]),
+            vec![
+                Restore::Persisted(state(8)),
+                Restore::Persisted(PersistedTicket::default()),
+                Restore::Fresh
+            ]
+        );
+        // No temp file left behind.
+        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("booth.state")]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn corruption_means_amnesia() {
+        let dir = temp_dir("bad");
+        let path = dir.join("booth.state");
+        let mut store = StateStore::new(path.clone(), &Found::Missing);
+        store.persist("tA", state(3)).unwrap();
+        let good = fs::read(&path).unwrap();
+
+        // Every single flipped bit is caught.
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x10;
+            fs::write(&path, &bad).unwrap();
+            let found = read(&path);
+            assert!(matches!(found, Found::Damaged(_)), "byte {i}: {found:?}");
+            assert_eq!(
+                restores(&found, &["tA", "tZ"], &[5]),
+                vec![Restore::Amnesia { term: 5 }, Restore::Amnesia { term: 0 }]
+            );
+        }
+        // Truncation, emptiness and garbage too.
+        for bad in [&good[..good.len() - 1], &[][..], b"hello world, not a state"] {
+            fs::write(&path, bad).unwrap();
+            assert!(matches!(read(&path), Found::Damaged(_)));
+        }
+        // A damaged file is replaced by the next write.
+        let mut store = StateStore::new(path.clone(), &read(&path));
+        store.persist("tA", state(4)).unwrap();
+        assert!(matches!(read(&path), Found::Valid(_)));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unreadable_path_is_damaged_not_missing() {
+        let dir = temp_dir("dir");
+        // A directory where the file should be: open works, read fails.
+        let path = dir.join("booth.state");
+        fs::create_dir(&path).unwrap();
+        assert!(matches!(read(&path), Found::Damaged(_)));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn default_path_uses_name() {
+        let p = default_path("site1");
+        assert!(p.ends_with("site1.state"));
+    }
+}

@@ -1,0 +1,168 @@
+//! Dropping root: to `site-user`/`site-group` on sites and
+//! `arbitrator-user`/`arbitrator-group` on arbitrators (booth reads these
+//! keys wrongly and silently runs as uid 4294967294 when a name does not
+//! resolve, §10.4 #30; we fail instead).
+
+use std::ffi::{CStr, CString};
+use std::io;
+
+/// A resolved user and group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ids {
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+}
+
+/// Why the identity could not be taken.
+#[derive(Debug)]
+pub enum PrivError {
+    NoSuchUser(String),
+    NoSuchGroup(String),
+    Lookup(String, io::Error),
+    Switch(&'static str, io::Error),
+}
+
+impl std::fmt::Display for PrivError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrivError::NoSuchUser(u) => write!(f, "user \"{u}\" does not exist"),
+            PrivError::NoSuchGroup(g) => write!(f, "group \"{g}\" does not exist"),
+            PrivError::Lookup(n, e) => write!(f, "cannot look up \"{n}\": {e}"),
+            PrivError::Switch(what, e) => write!(f, "{what} failed: {e}"),
+        }
+    }
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Resolves a user and a group name (a decimal number is taken as an ID).
+pub fn resolve(user: &str, group: &str) -> Result<Ids, PrivError> {
+    Ok(Ids {
+        uid: lookup_user(user)?,
+        gid: lookup_group(group)?,
+    })
+}
+
+fn cstring(name: &str) -> Result<CString, PrivError> {
+    CString::new(name).map_err(|_| PrivError::NoSuchUser(name.to_owned()))
+}
+
+fn lookup_user(name: &str) -> Result<libc::uid_t, PrivError> {
+    let c = cstring(name)?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: an all-zero passwd is valid plain data.
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: getpwnam_r fills `pw` using `buf` (of the given length)
+        // for strings and sets `result` to &pw or null.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                c.as_ptr(),
+                &mut pw,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        match rc {
+            0 if !result.is_null() => return Ok(pw.pw_uid),
+            0 => break,
+            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
+            e => return Err(PrivError::Lookup(name.to_owned(), io::Error::from_raw_os_error(e))),
+        }
+    }
+    name.parse()
+        .map_err(|_| PrivError::NoSuchUser(name.to_owned()))
+}
+
+fn lookup_group(name: &str) -> Result<libc::gid_t, PrivError> {
+    let c = CString::new(name).map_err(|_| PrivError::NoSuchGroup(name.to_owned()))?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: an all-zero group is valid plain data.
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: as getpwnam_r above.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                c.as_ptr(),
+                &mut gr,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        match rc {
+            0 if !result.is_null() => return Ok(gr.gr_gid),
+            0 => break,
+            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
+            e => return Err(PrivError::Lookup(name.to_owned(), io::Error::from_raw_os_error(e))),
+        }
+    }
+    name.parse()
+        .map_err(|_| PrivError::NoSuchGroup(name.to_owned()))
+}
+
+/// The name of a uid, for logs.
+pub fn user_name(uid: libc::uid_t) -> String {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: as getpwnam_r above.
+    unsafe {
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut result) == 0
+            && !result.is_null()
+        {
+            return CStr::from_ptr(pw.pw_name).to_string_lossy().into_owned();
+        }
+    }
+    uid.to_string()
+}
+
+/// Becomes `ids` for good: supplementary groups = just the gid, then gid,
+/// then uid (real, effective and saved), then checks root cannot be regained.
+pub fn drop_to(ids: Ids) -> Result<(), PrivError> {
+    // SAFETY: plain syscalls with valid arguments; each result is checked.
+    unsafe {
+        if libc::setgroups(1, &ids.gid) != 0 {
+            return Err(PrivError::Switch("setgroups", io::Error::last_os_error()));
+        }
+        if libc::setresgid(ids.gid, ids.gid, ids.gid) != 0 {
+            return Err(PrivError::Switch("setresgid", io::Error::last_os_error()));
+        }
+        if libc::setresuid(ids.uid, ids.uid, ids.uid) != 0 {
+            return Err(PrivError::Switch("setresuid", io::Error::last_os_error()));
+        }
+        if ids.uid != 0 && libc::setuid(0) == 0 {
+            return Err(PrivError::Switch(
+                "dropping root",
+                io::Error::other("root could be regained"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_root_and_numbers_and_refuses_unknown_names() {
+        assert_eq!(resolve("root", "root").unwrap(), Ids { uid: 0, gid: 0 });
+        assert_eq!(resolve("1234", "5678").unwrap(), Ids { uid: 1234, gid: 5678 });
+        assert!(matches!(
+            resolve("no-such-user-booth-rs", "root"),
+            Err(PrivError::NoSuchUser(_))
+        ));
+        assert!(matches!(
+            resolve("root", "no-such-group-booth-rs"),
+            Err(PrivError::NoSuchGroup(_))
+        ));
+        assert_eq!(user_name(0), "root");
+    }
+}
