@@ -1,0 +1,165 @@
+//! The command-line client: `booth list|grant|revoke|peers` and
+//! `geostore set|get|delete|list`, wire-compatible with booth 1.x daemons
+//! (booth-protocol.md §2, §6).
+//!
+//! One concept per file:
+//! - [`args`]: the command line, booth's option letters plus `--json` and
+//!   `--timeout`;
+//! - [`target`]: which daemon to ask (`-s`, `other`, or the local member);
+//! - [`connection`]: TCP with connect and read timeouts;
+//! - [`session`]: request headers, HMAC, reply authentication;
+//! - [`ticket_op`] (grant, revoke), [`list`] (list, peers), [`geostore`];
+//! - [`output`]: booth's messages and exit codes; [`json`]: `--json`;
+//! - [`status`]: `booth status --json` around the daemon's status check;
+//! - [`usage`], [`clock`].
+
+pub mod args;
+pub mod clock;
+pub mod connection;
+pub mod geostore;
+pub mod json;
+pub mod list;
+pub mod output;
+pub mod session;
+pub mod status;
+pub mod target;
+pub mod ticket_op;
+pub mod usage;
+
+use std::time::Duration;
+
+use crate::config::{self, Loaded};
+
+use args::{Action, Args, ClientCmd};
+use connection::DEFAULT_READ_TIMEOUT;
+use output::{Log, EXIT_ERROR};
+use session::Session;
+
+/// Extra wait on top of a ticket's `expire + acquire-after` with `-w`/`-C`.
+const WAIT_SLACK: Duration = Duration::from_secs(30);
+
+/// The ticket a command is about: the given one, or the only configured one.
+pub fn pick_ticket(cfg: &Loaded, given: Option<&str>) -> Result<String, String> {
+    if let Some(t) = given {
+        return Ok(t.to_owned());
+    }
+    match cfg.tickets.as_slice() {
+        [only] => Ok(only.name.clone()),
+        [] => Err("no ticket given, and the configuration defines none".to_owned()),
+        many => Err(format!(
+            "no ticket given; the configuration has {} tickets ({}): name one with -t",
+            many.len(),
+            many.iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// Per-reply read timeout: `--timeout` if given; with `-w`/`-C` long enough
+/// for the daemon's commit delay (`expire + acquire-after`) plus slack;
+/// otherwise 30 s.
+pub fn read_timeout(args: &Args, cfg: &Loaded, ticket: Option<&str>) -> Option<Duration> {
+    if let Some(t) = args.timeout {
+        return t;
+    }
+    let waits = matches!(
+        args.action,
+        Action::Client(ClientCmd::Grant | ClientCmd::Revoke)
+    ) && (args.wait || args.wait_commit);
+    let ticket_cfg = ticket.and_then(|t| cfg.core.tickets.iter().find(|c| c.name.as_str() == t));
+    match ticket_cfg {
+        Some(tc) if waits => {
+            let delay = Duration::from_millis(tc.expire.0.saturating_add(tc.acquire_after.0));
+            Some((delay + WAIT_SLACK).max(DEFAULT_READ_TIMEOUT))
+        }
+        _ => Some(DEFAULT_READ_TIMEOUT),
+    }
+}
+
+/// Runs a client or geostore command; returns the exit code.
+pub fn run(args: &Args) -> i32 {
+    let log = Log::new(&args.prog, args.debug);
+    let path = config::resolve_config_arg(args.config.as_deref());
+    let cfg = match config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            for d in &e.diagnostics {
+                log.error(&d.to_string());
+            }
+            return EXIT_ERROR;
+        }
+    };
+    for w in &cfg.warnings {
+        log.debug(|| format!("configuration: {w}"));
+    }
+
+    let local = target::find_local(&cfg.members);
+    log.debug(|| match &local {
+        target::Local::Member(i) => format!("local member: {}", cfg.members[*i].addr.ip()),
+        target::Local::NotFound => "no configured member is local".to_owned(),
+        target::Local::Unknown(e) => format!("cannot list local addresses: {e}"),
+    });
+    let target = match target::choose(&cfg.members, args.site.as_deref(), &local) {
+        Ok(t) => t,
+        Err(e) => {
+            log.error(&e.to_string());
+            return EXIT_ERROR;
+        }
+    };
+    let from = local.index().map_or(0, |i| cfg.members[i].id.0);
+    let key = cfg.core.key.as_ref().map(|k| k.to_vec());
+    let addr = cfg.members[target].addr;
+
+    match args.action {
+        Action::Client(cmd @ (ClientCmd::List | ClientCmd::Peers)) => {
+            let mut sess = Session::new(log, key, from, read_timeout(args, &cfg, None));
+            list::run(&mut sess, cmd, addr, args.json)
+        }
+        Action::Client(cmd @ (ClientCmd::Grant | ClientCmd::Revoke)) => {
+            let ticket = match pick_ticket(&cfg, args.ticket.as_deref()) {
+                Ok(t) => t,
+                Err(e) => {
+                    log.error(&e);
+                    return EXIT_ERROR;
+                }
+            };
+            let timeout = read_timeout(args, &cfg, Some(&ticket));
+            let mut sess = Session::new(log, key, from, timeout);
+            let flags = ticket_op::Flags {
+                force: args.force,
+                wait: args.wait,
+                wait_commit: args.wait_commit,
+            };
+            ticket_op::run(
+                &mut sess,
+                &cfg.members,
+                cmd,
+                &ticket,
+                flags,
+                target,
+                local.index(),
+            )
+        }
+        Action::Geostore(cmd) => {
+            let ticket = match pick_ticket(&cfg, args.ticket.as_deref()) {
+                Ok(t) => t,
+                Err(e) => {
+                    log.error(&e);
+                    return EXIT_ERROR;
+                }
+            };
+            let mut sess = Session::new(log, key, from, read_timeout(args, &cfg, None));
+            geostore::run(
+                &mut sess,
+                cmd,
+                addr,
+                &ticket,
+                args.attr.as_deref().unwrap_or(""),
+                args.value.as_deref().unwrap_or(""),
+            )
+        }
+        Action::Daemon | Action::Status | Action::Version | Action::Help => EXIT_ERROR,
+    }
+}
