@@ -21,7 +21,8 @@ impl Ticket {
         if !cx.is_site() || cx.tc.mode == Mode::Manual {
             return;
         }
-        self.wants_election = reason != Reason::Admin;
+        // Set here, cleared only by following, leading or a revoke.
+        self.wants_election |= reason != Reason::Admin;
         self.next_reason = reason;
         self.timers.set(Timer::ElectionStart, cx.now + delay);
     }
@@ -199,8 +200,15 @@ impl Ticket {
         if e.reason == Reason::Admin {
             self.admin_rounds = self.admin_rounds.saturating_add(1);
             if self.admin_rounds > cx.tc.retries {
-                self.state = State::Init;
+                // The admin hears of the failure; a ticket lost before keeps
+                // being elected all the same.
+                self.state = if self.wants_election {
+                    State::Follower
+                } else {
+                    State::Init
+                };
                 self.fail_admin_grant(cx, ResultCode::SyncFail);
+                self.retry_election(cx, Reason::TicketLost);
                 return;
             }
             cx.reply(self.index, ResultCode::More, crate::site_id::NO_ONE, false);
@@ -217,7 +225,7 @@ impl Ticket {
         {
             // A member saw a higher term (a failed election) and will not follow
             // us in our old one: win a newer term, keeping the lease meanwhile.
-            if m.term >= self.term {
+            if m.term > self.leader_term && self.election.is_none() {
                 self.raise_term(m.term);
                 self.start_election(cx, Reason::Reacquire);
             }
@@ -232,16 +240,19 @@ impl Ticket {
         match (ResultCode::from_u32(m.result), m.leader) {
             (Some(ResultCode::TermOutdated), Leader::Member(l))
             | (Some(ResultCode::TermStillValid), Leader::Member(l))
-                if l as usize != cx.me =>
+                if l as usize != cx.me && m.valid_for > 0 && m.term >= self.term =>
             {
                 // Follow the leader the voter knows; its heartbeats will confirm.
+                // (Second-hand lease time only delays us; a zero remainder must
+                // not restart our acquire-after wait, or candidates keep each
+                // other waiting forever.)
                 let left = cx.from_wire(m.valid_for).min(cx.tc.expire);
-                self.lose_election(cx);
                 self.leader = Leader::Member(l);
                 self.leader_term = m.term;
-                self.state = State::Follower;
                 let end = cx.now + left;
                 self.lease_end = Some(self.lease_end.map_or(end, |e| e.max(end)));
+                self.lose_election(cx);
+                self.state = State::Follower;
                 self.arm_lease_lost(cx);
             }
             (Some(ResultCode::YouOutdated), Leader::NoOne) => {
@@ -299,6 +310,7 @@ impl Ticket {
         self.state = State::Leader;
         self.leader = Leader::Member(cx.me as u8);
         self.leader_term = self.term;
+        self.lead_first_stamp = None;
         self.reacquire = false;
         self.wants_election = false;
         self.granted = false;

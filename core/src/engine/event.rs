@@ -98,7 +98,9 @@ pub enum Restore {
     /// The state last persisted.
     Persisted(PersistedTicket),
     /// State was lost: assume any promise, refuse votes for expire + acquire-after.
-    Amnesia,
+    /// `term` is the highest term known from elsewhere, e.g. the CIB's `term`
+    /// attribute (0 if none), so fencing tokens keep rising.
+    Amnesia { term: u32 },
 }
 }
 

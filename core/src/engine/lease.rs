@@ -38,6 +38,7 @@ impl Ticket {
             sent_at: cx.now,
             valid_for,
             acks: 1 << cx.me,
+            first_stamp: None,
             resends_left: cx.tc.retries,
             majority: false,
         });
@@ -58,7 +59,7 @@ impl Ticket {
 
     /// An acknowledgement of our heartbeat, update, revoke or step-down.
     pub fn on_ack(&mut self, cx: &mut Ctx, m: &Incoming) {
-        let Some(ex) = self.exchange.as_mut() else {
+        let Some(ex) = self.exchange else {
             return;
         };
         if m.request != ex.cmd.as_u32() {
@@ -70,8 +71,31 @@ impl Ticket {
         {
             return;
         }
+        if lease_msg && !self.ack_is_current(ex.first_stamp, m.stamp) {
+            return;
+        }
+        let Some(ex) = self.exchange.as_mut() else {
+            return;
+        };
         ex.acks |= 1 << m.from;
         self.check_acks(cx);
+    }
+
+    /// Whether an ack of a lease message acknowledges the exchange in flight.
+    /// booth's acks do not say which copy they answer, so a delayed ack (or
+    /// one queued while we were frozen) of an earlier update would extend the
+    /// lease from the wrong send time. Our followers echo the copy's stamp;
+    /// an echo of an older stamp of ours is refused. A stamp that is not ours
+    /// (booth followers) is counted as booth counts it.
+    fn ack_is_current(&self, first: Option<(u32, u32)>, echo: (u32, u32)) -> bool {
+        let Some(first) = first else {
+            // Nothing of this exchange has left yet.
+            return false;
+        };
+        let stale = self
+            .lead_first_stamp
+            .is_some_and(|lead| echo >= lead && echo < first);
+        !stale
     }
 
     /// Applies a majority (once) and notices when everybody answered.
@@ -193,7 +217,7 @@ impl Ticket {
     /// A heartbeat: follow its sender if it may lead.
     pub fn on_heartbeat(&mut self, cx: &mut Ctx, m: &Incoming) {
         if self.accept_leader(cx, m, false) {
-            self.reply_to(cx, m.from, Command::Ack, Command::Heartbeat);
+            self.ack(cx, m, Command::Heartbeat);
         }
     }
 
@@ -201,7 +225,7 @@ impl Ticket {
     pub fn on_update(&mut self, cx: &mut Ctx, m: &Incoming) {
         if self.accept_leader(cx, m, true) {
             self.commit_not_granted(cx);
-            self.reply_to(cx, m.from, Command::Ack, Command::Update);
+            self.ack(cx, m, Command::Update);
         }
     }
 
@@ -221,7 +245,10 @@ impl Ticket {
         }
         let from_leader = self.leader_is(m.from);
         let unowned = matches!(self.leader, Leader::Unknown | Leader::NoOne);
-        if (update && !from_leader && !unowned) || (!from_leader && m.term < self.term) {
+        // Never follow a term below our own, not even our leader's (booth
+        // would): we may have voted in a newer term since, and a stale holder
+        // must not be granted after a newer one. Our holders re-elect instead.
+        if (update && !from_leader && !unowned) || m.term < self.term {
             self.reject(cx, m.from, cmd, ResultCode::TermOutdated);
             return false;
         }

@@ -112,6 +112,8 @@ pub struct TicketView {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Incoming {
     pub from: MemberIndex,
+    /// Header `secs`/`usecs` of the message.
+    pub stamp: (u32, u32),
     pub request: u32,
     pub reason: u32,
     pub result: u32,
@@ -264,6 +266,7 @@ impl<const TICKETS: usize> Node<TICKETS> {
         };
         Ok(Incoming {
             from,
+            stamp: (msg.header.secs, msg.header.usecs),
             request: msg.header.request,
             reason: msg.header.reason,
             result: msg.header.result,
@@ -442,7 +445,11 @@ impl<const TICKETS: usize> Node<TICKETS> {
         }
         loop {
             let (to, m) = self.out.pop()?;
-            let (secs, usecs) = self.stamp(now);
+            let (secs, usecs) = match m.echo {
+                Some(echo) => echo,
+                None => self.stamp(now),
+            };
+            self.note_lease_copy(&m, (secs, usecs));
             let msg = PeerMessage {
                 header: Header {
                     secs,
@@ -480,12 +487,24 @@ impl<const TICKETS: usize> Node<TICKETS> {
         }
     }
 
-    /// Wall-clock header stamp, strictly increasing so booth peers accept
-    /// every packet on their fast path (0 without a key, as booth sends).
-    fn stamp(&mut self, now: Now) -> (u32, u32) {
-        if self.config.key.is_none() {
-            return (0, 0);
+    /// Remembers the stamp of the first copy of a lease message, so that acks
+    /// can be matched to the exchange they answer.
+    fn note_lease_copy(&mut self, m: &outbox::Outgoing, stamp: (u32, u32)) {
+        let Some(t) = self.tickets.get_mut(m.ticket) else {
+            return;
+        };
+        if let Some(ex) = t.exchange.as_mut() {
+            if ex.cmd == m.cmd && ex.first_stamp.is_none() {
+                ex.first_stamp = Some(stamp);
+                t.lead_first_stamp.get_or_insert(stamp);
+            }
         }
+    }
+
+    /// Wall-clock header stamp, strictly increasing. booth peers without a
+    /// key ignore it; booth peers with one take every packet on their fast
+    /// path; our followers echo it in their acks.
+    fn stamp(&mut self, now: Now) -> (u32, u32) {
         let mut s = (now.wall.secs() as u32, now.wall.subsec_micros());
         if s <= self.last_stamp {
             s = match self.last_stamp.1 {

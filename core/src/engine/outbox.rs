@@ -24,6 +24,9 @@ pub(crate) struct Outgoing {
     pub valid_for: u32,
     /// Counts as a re-send in the peer statistics.
     pub resend: bool,
+    /// Header stamp to send instead of a fresh one: an ack echoes the stamp
+    /// of the message it acknowledges, so the holder knows which copy it was.
+    pub echo: Option<(u32, u32)>,
 }
 
 #[derive(Debug)]

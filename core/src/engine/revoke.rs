@@ -131,10 +131,10 @@ impl Ticket {
             self.timers.stop(Timer::LeaseLost);
             self.commit_not_granted(cx);
             self.out_persist = true;
-            self.reply_to(cx, m.from, Command::Ack, Command::Revoked);
+            self.ack(cx, m, Command::Revoked);
         } else if self.state == State::Init && self.leader == Leader::NoOne {
             // Our ack was lost: acknowledge again.
-            self.reply_to(cx, m.from, Command::Ack, Command::Revoked);
+            self.ack(cx, m, Command::Revoked);
         }
     }
 
@@ -148,6 +148,10 @@ impl Ticket {
         self.commit_not_granted(cx);
         self.out_persist = true;
         self.start_exchange(cx, Command::VoteFor, Reason::LocalFail);
+        // Others elect at once; if none can, try again (the handler runs
+        // again before any grant) after a renewal period.
+        let delay = cx.tc.renewal_freq + cx.backoff();
+        self.schedule_election(cx, Reason::StepDown, delay);
     }
 
     /// The platform reports the before-acquire-handler's exit.

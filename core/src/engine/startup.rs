@@ -31,15 +31,18 @@ impl Ticket {
                         self.lease_end = Some(refuse_until);
                         if l as usize == cx.me {
                             self.reacquire = cx.is_site();
+                            self.wants_election = cx.is_site();
                         } else {
                             self.leader = Leader::Member(l);
                         }
                     }
                 }
             }
-            Restore::Amnesia => {
+            Restore::Amnesia { term } => {
                 // Any promise may have been made: refuse votes for a whole lease.
                 self.lease_end = Some(refuse_until);
+                self.term = term;
+                self.leader_term = term;
             }
         }
         if cx.tc.mode == Mode::Manual {
@@ -73,7 +76,7 @@ impl Ticket {
             let adopt = l as usize != cx.me
                 && left.0 > 0
                 && !matches!(self.state, State::Leader | State::Candidate)
-                && (m.term >= self.leader_term || self.leader_is(l as usize));
+                && m.term >= self.term;
             if adopt {
                 self.leader = Leader::Member(l);
                 self.leader_term = m.term;

@@ -50,6 +50,9 @@ pub(crate) struct Exchange {
     pub valid_for: u32,
     /// Members that acknowledged (own bit preset).
     pub acks: u16,
+    /// Header stamp of the first copy sent; an ack echoing an older stamp of
+    /// ours acknowledges an older message and proves nothing about this one.
+    pub first_stamp: Option<(u32, u32)>,
     pub resends_left: u8,
     /// A majority acknowledged: its effect has been applied.
     pub majority: bool,
@@ -177,6 +180,8 @@ pub(crate) struct Ticket {
     pub deadline: Option<Instant>,
     /// What the last commit told the CIB.
     pub granted: bool,
+    /// Header stamp of the first lease message of this leadership.
+    pub lead_first_stamp: Option<(u32, u32)>,
     /// The deadline the last "granted" commit carried.
     pub committed_deadline: Option<Instant>,
     /// Commit delay an admin grant asked for, applied when it wins.
@@ -225,6 +230,7 @@ impl Ticket {
             deadline: None,
             granted: false,
             committed_deadline: None,
+            lead_first_stamp: None,
             grant_delay: None,
             grant_after_startup: false,
             exchange: None,
@@ -334,6 +340,7 @@ impl Ticket {
             term,
             valid_for: self.wire_valid_for(cx),
             resend: false,
+            echo: None,
         }
     }
 
@@ -347,6 +354,14 @@ impl Ticket {
     pub fn reply_to(&self, cx: &mut Ctx, member: usize, cmd: Command, request: Command) {
         let mut msg = self.message(cx, cmd, 1 << member);
         msg.request = request.as_u32();
+        cx.out.push(msg);
+    }
+
+    /// An acknowledgement, echoing the stamp of the message it acknowledges.
+    pub fn ack(&self, cx: &mut Ctx, m: &super::Incoming, request: Command) {
+        let mut msg = self.message(cx, Command::Ack, 1 << m.from);
+        msg.request = request.as_u32();
+        msg.echo = Some(m.stamp);
         cx.out.push(msg);
     }
 

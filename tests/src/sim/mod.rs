@@ -127,6 +127,8 @@ struct Member {
     inbox: Vec<(usize, Vec<u8>)>,
     /// What the member persisted, per ticket.
     persisted: Vec<Restore>,
+    /// The highest term each ticket's CIB recorded (it survives the daemon's state).
+    cib_term: Vec<u32>,
     /// Handler runs in flight: (true time due, ticket, ok).
     handlers: Vec<(u64, usize, bool)>,
     boots: u64,
@@ -146,11 +148,11 @@ pub struct Sim {
     pub steps: u64,
     /// Recent events, printed when an invariant breaks.
     pub trace: Trace,
-    /// Per ticket: somebody was granted it since the last admin revoke, and
-    /// some site still remembers (not every site lost its state since).
-    pub wants_holder: Vec<bool>,
-    /// Per ticket: sites that lost their state since the last grant.
-    amnesic_sites: Vec<Vec<bool>>,
+    /// Per ticket: somebody was granted it since the last admin revoke.
+    granted_since_revoke: Vec<bool>,
+    /// Per ticket and site: the site committed the ticket with an owner (so it
+    /// knows of the grant) and has not lost its state since.
+    knows: Vec<Vec<bool>>,
     client_seq: u32,
 }
 
@@ -199,6 +201,7 @@ impl Sim {
                     paused: false,
                     inbox: Vec::new(),
                     persisted: vec![Restore::Fresh; spec.tickets],
+                    cib_term: vec![0; spec.tickets],
                     handlers: Vec::new(),
                     boots: 0,
                 }
@@ -206,8 +209,8 @@ impl Sim {
             .collect();
         let mut sim = Sim {
             auditor: Auditor::new(n, spec.tickets),
-            wants_holder: vec![false; spec.tickets],
-            amnesic_sites: vec![vec![false; spec.sites]; spec.tickets],
+            granted_since_revoke: vec![false; spec.tickets],
+            knows: vec![vec![false; spec.sites]; spec.tickets],
             spec,
             config,
             members,
@@ -278,6 +281,8 @@ impl Sim {
                     self.members[m].persisted[ticket] = Restore::Persisted(state)
                 }
                 Event::Commit(c) => {
+                    let cib = &mut self.members[m].cib_term[c.ticket];
+                    *cib = (*cib).max(c.term);
                     if c.granted {
                         let until = self.members[m].clock.true_of(c.expires.0);
                         self.trace.log(self.now, || {
@@ -287,10 +292,8 @@ impl Sim {
                             )
                         });
                         self.auditor.granted(c.ticket, m, self.now, until, c.term);
-                        self.wants_holder[c.ticket] = true;
-                        self.amnesic_sites[c.ticket]
-                            .iter_mut()
-                            .for_each(|a| *a = false);
+                        self.granted_since_revoke[c.ticket] = true;
+                        self.knows[c.ticket][m] = true;
                     } else {
                         self.trace.log(self.now, || {
                             format!(
@@ -299,6 +302,9 @@ impl Sim {
                             )
                         });
                         self.auditor.revoked(c.ticket, m, self.now);
+                        if matches!(c.owner, booth_core::engine::Owner::Site(_)) {
+                            self.knows[c.ticket][m] = true;
+                        }
                     }
                 }
                 Event::RunHandler { ticket, .. } => {
@@ -442,7 +448,7 @@ impl Sim {
             n.handle_admin(now, client, AdminRequest::Revoke { ticket })
         });
         if r.is_some_and(|r| r.result == booth_core::wire::ResultCode::Success) {
-            self.wants_holder[ticket] = false;
+            self.granted_since_revoke[ticket] = false;
         }
         self.trace.log(self.now, || {
             format!("admin: revoke ticket{ticket} at m{m} -> {r:?}")
@@ -459,15 +465,14 @@ impl Sim {
 
     pub fn restart(&mut self, m: usize, mode: RestartMode) {
         if mode == RestartMode::Amnesia {
-            self.members[m].persisted = vec![Restore::Amnesia; self.spec.tickets];
+            let member = &mut self.members[m];
+            member.persisted = member
+                .cib_term
+                .iter()
+                .map(|&term| Restore::Amnesia { term })
+                .collect();
             if m < self.spec.sites {
-                for (t, sites) in self.amnesic_sites.iter_mut().enumerate() {
-                    sites[m] = true;
-                    if sites.iter().all(|a| *a) {
-                        // No site remembers the grant: only an admin can bring it back.
-                        self.wants_holder[t] = false;
-                    }
-                }
+                self.knows.iter_mut().for_each(|sites| sites[m] = false);
             }
         }
         self.trace
@@ -510,6 +515,8 @@ impl Sim {
     /// Ends every fault: network healed, paused members resumed, crashed ones restarted.
     pub fn heal_all(&mut self) {
         self.net.heal();
+        // Failing handlers are faults too.
+        self.spec.handler_failure = 0.0;
         for m in 0..self.members.len() {
             if self.members[m].paused {
                 self.resume(m, true);
@@ -562,6 +569,13 @@ impl Sim {
                 detail,
             });
         }
+    }
+
+    /// The ticket must have a holder: it was granted since the last admin
+    /// revoke, and some site still knows (only an admin can bring back a
+    /// grant that every site forgot).
+    pub fn wants_holder(&self, ticket: usize) -> bool {
+        self.granted_since_revoke[ticket] && self.knows[ticket].iter().any(|k| *k)
     }
 
     pub fn seed(&self) -> u64 {

@@ -251,7 +251,7 @@ pub fn run_seed(seed: u64, verbose: bool) -> Outcome {
         t = (t + 100).min(end);
         sim.run_until(t);
         for (k, done) in settled.iter_mut().enumerate() {
-            if !*done && sim.wants_holder[k] && sim.holder(k).is_some() {
+            if !*done && sim.wants_holder(k) && sim.holder(k).is_some() {
                 *done = true;
                 settle_ms.push(sim.now - healed);
             }
@@ -260,13 +260,13 @@ pub fn run_seed(seed: u64, verbose: bool) -> Outcome {
     // Let the holder's UpdE reach everyone, then check the end state.
     sim.run_until(end + 2 * scenario.spec.timeout_ms);
     for (k, done) in settled.iter().enumerate() {
-        if sim.wants_holder[k] && (!*done || sim.holder(k).is_none()) {
+        if sim.wants_holder(k) && (!*done || sim.holder(k).is_none()) {
             sim.auditor.violations.push(Violation::NoHolder {
                 ticket: k,
                 at: sim.now,
             });
         }
-        if sim.wants_holder[k] {
+        if sim.wants_holder(k) {
             sim.check_agreement(k);
         }
     }
