@@ -176,7 +176,11 @@ impl Running {
         drain(self.child.stdout.as_mut(), &mut out);
         drain(self.child.stderr.as_mut(), &mut err);
         Finished {
-            outcome: if self.killed { Outcome::TimedOut } else { outcome },
+            outcome: if self.killed {
+                Outcome::TimedOut
+            } else {
+                outcome
+            },
             stdout: String::from_utf8_lossy(&out).into_owned(),
             stderr: String::from_utf8_lossy(&err).trim().to_owned(),
         }

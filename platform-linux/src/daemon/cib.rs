@@ -266,7 +266,9 @@ impl CibWriter {
             if slot.running.is_some() {
                 continue;
             }
-            let Some(job) = slot.next.take() else { continue };
+            let Some(job) = slot.next.take() else {
+                continue;
+            };
             match child::spawn(command(&job.args), false, now + WRITE_TIMEOUT) {
                 Ok(r) => slot.running = Some((job, r)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

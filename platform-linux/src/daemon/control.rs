@@ -153,7 +153,12 @@ impl ControlServer {
     }
 
     /// Services one connection after poll reported `revents` for it.
-    pub fn service(&mut self, id: ConnId, revents: libc::c_short, now: Instant) -> Option<Incoming> {
+    pub fn service(
+        &mut self,
+        id: ConnId,
+        revents: libc::c_short,
+        now: Instant,
+    ) -> Option<Incoming> {
         let i = self.conns.iter().position(|c| c.id == id)?;
         if revents & libc::POLLOUT != 0 && self.flush(i, now) {
             return None;

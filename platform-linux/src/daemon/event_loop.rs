@@ -177,11 +177,10 @@ fn start(
         addr: member.text.clone(),
         port: cfg.port,
     };
-    lock.write_state(&dstate)
-        .map_err(|e| DaemonError::Lock {
-            lockfile: lock_path.clone(),
-            error: e.to_string(),
-        })?;
+    lock.write_state(&dstate).map_err(|e| DaemonError::Lock {
+        lockfile: lock_path.clone(),
+        error: e.to_string(),
+    })?;
     *lock_slot = Some(lock);
 
     let signals = Signals::new().map_err(|e| DaemonError::Io("signalfd", e))?;
@@ -237,7 +236,10 @@ fn start(
         DaemonError::Startup(format!("the engine refused the configuration: {e:?}"))
     })?;
     let guard = if role == Role::Site {
-        Some(LeaseGuard::start(cfg.tickets.len()).map_err(|e| DaemonError::Io("lease guard thread", e))?)
+        Some(
+            LeaseGuard::start(cfg.tickets.len())
+                .map_err(|e| DaemonError::Io("lease guard thread", e))?,
+        )
     } else {
         None
     };
@@ -328,9 +330,8 @@ fn drop_privileges(cfg: &Loaded, role: Role, state: &std::path::Path) -> Result<
     })?;
     if let Some(dir) = state.parent() {
         if !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                DaemonError::State(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DaemonError::State(format!("cannot create {}: {e}", dir.display())))?;
             std::os::unix::fs::chown(dir, Some(ids.uid), Some(ids.gid)).map_err(|e| {
                 DaemonError::State(format!("cannot hand {} to {user}: {e}", dir.display()))
             })?;
@@ -339,7 +340,11 @@ fn drop_privileges(cfg: &Loaded, role: Role, state: &std::path::Path) -> Result<
     // Keep the kernel's OOM killer off the daemon, as booth does.
     let _ = std::fs::write("/proc/self/oom_score_adj", "-999");
     privileges::drop_to(ids).map_err(|e| DaemonError::Privileges(e.to_string()))?;
-    log::info!("running as {user}:{group} (uid {}, gid {})", ids.uid, ids.gid);
+    log::info!(
+        "running as {user}:{group} (uid {}, gid {})",
+        ids.uid,
+        ids.gid
+    );
     Ok(())
 }
 
@@ -647,9 +652,9 @@ impl Daemon {
                 let name = &self.cfg.tickets[d.ticket].name;
                 match &d.why {
                     None => log::info!("ticket {name}: before-acquire-handler succeeded"),
-                    Some(why) => log::warn!(
-                        "ticket {name}: {why}; we are not allowed to acquire the ticket"
-                    ),
+                    Some(why) => {
+                        log::warn!("ticket {name}: {why}; we are not allowed to acquire the ticket")
+                    }
                 }
                 self.node.handle_handler_done(now, d.ticket, d.ok);
             }
@@ -675,10 +680,7 @@ impl Daemon {
             Event::Persist { ticket, state } => {
                 let name = self.cfg.tickets[ticket].name.clone();
                 if let Err(e) = self.store.persist(&name, state) {
-                    let err = DaemonError::Persist(format!(
-                        "{}: {e}",
-                        self.store.path().display()
-                    ));
+                    let err = DaemonError::Persist(format!("{}: {e}", self.store.path().display()));
                     self.fatal_revoke(now);
                     return Err(err);
                 }
@@ -753,7 +755,11 @@ impl Daemon {
         if changed {
             log::info!(
                 "ticket {name}: {} (owner {owner}, term {}, expires {})",
-                if c.granted { "granted here" } else { "not granted here" },
+                if c.granted {
+                    "granted here"
+                } else {
+                    "not granted here"
+                },
                 c.term,
                 localtime_fmt(expires)
             );
@@ -890,7 +896,10 @@ impl Daemon {
             cmd.args(&args);
             if let Ok(r) = super::child::spawn(cmd, false, now.mono + cib::WRITE_TIMEOUT) {
                 let f = r.wait_blocking(clock::mono);
-                log::error!("ticket {name}: revoked in the CIB before exiting: {}", f.outcome);
+                log::error!(
+                    "ticket {name}: revoked in the CIB before exiting: {}",
+                    f.outcome
+                );
             }
         }
     }

@@ -95,7 +95,9 @@ impl AttrTable {
         kind: PrereqKind,
     ) -> Option<&'a AttrPrereq> {
         prereqs.iter().filter(|p| p.kind == kind).find(|p| {
-            let matches = self.get(ticket, &p.attr).is_some_and(|a| a.value == p.value);
+            let matches = self
+                .get(ticket, &p.attr)
+                .is_some_and(|a| a.value == p.value);
             match p.op {
                 PrereqOp::Eq => !matches,
                 PrereqOp::Ne => matches,
@@ -151,11 +153,17 @@ mod tests {
             prereq(PrereqKind::Manual, "maint", PrereqOp::Ne, "yes"),
             prereq(PrereqKind::Auto, "x", PrereqOp::Eq, "1"),
         ];
-        assert_eq!(t.failed_prereq(0, &ps, PrereqKind::Manual).unwrap().attr, "sr");
+        assert_eq!(
+            t.failed_prereq(0, &ps, PrereqKind::Manual).unwrap().attr,
+            "sr"
+        );
         t.set(0, "sr", "ACTIVE", 1);
         assert!(t.failed_prereq(0, &ps, PrereqKind::Manual).is_none());
         t.set(0, "maint", "yes", 1);
-        assert_eq!(t.failed_prereq(0, &ps, PrereqKind::Manual).unwrap().attr, "maint");
+        assert_eq!(
+            t.failed_prereq(0, &ps, PrereqKind::Manual).unwrap().attr,
+            "maint"
+        );
         assert_eq!(t.failed_prereq(0, &ps, PrereqKind::Auto).unwrap().attr, "x");
     }
 }

@@ -220,7 +220,11 @@ fn next(run: &mut Run) -> Step {
     }
     match child::spawn_inherit(cmd, run.deadline) {
         Ok(c) => {
-            log::debug!("ticket {}: running handler {}", run.env.ticket, prog.display());
+            log::debug!(
+                "ticket {}: running handler {}",
+                run.env.ticket,
+                prog.display()
+            );
             run.current = Some((prog, c));
             Step::Started
         }
@@ -252,7 +256,11 @@ mod tests {
         fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
     }
 
-    fn run_to_end(h: &mut Handlers, reaper: &mut Reaper, first: Option<HandlerDone>) -> HandlerDone {
+    fn run_to_end(
+        h: &mut Handlers,
+        reaper: &mut Reaper,
+        first: Option<HandlerDone>,
+    ) -> HandlerDone {
         if let Some(d) = first {
             return d;
         }
@@ -330,7 +338,9 @@ mod tests {
         // Cancel: nothing is reported, the child is terminated.
         let argv = vec![slow.display().to_string()];
         let now = clock::mono();
-        assert!(h.start(4, &argv, env(), now, now + Duration(60_000), &mut reaper).is_none());
+        assert!(h
+            .start(4, &argv, env(), now, now + Duration(60_000), &mut reaper)
+            .is_none());
         assert!(h.running(4));
         assert!(h.cancel(4, now, &mut reaper));
         assert!(!h.running(4));

@@ -76,7 +76,14 @@ pub fn ticket_line_at<const T: usize>(
     let (Some(tc), Some(view)) = (node.config().tickets.get(i), node.ticket_view(i)) else {
         return String::new();
     };
-    let row = row_of(node, &view, tc.name.as_str(), tc.mode == Mode::Manual, addrs, now);
+    let row = row_of(
+        node,
+        &view,
+        tc.name.as_str(),
+        tc.mode == Mode::Manual,
+        addrs,
+        now,
+    );
     ticket_line(&row, fmt)
 }
 
@@ -238,7 +245,10 @@ mod tests {
         // Real local time formatting has booth's shape.
         let real = ticket_line(&held, &|s| crate::daemon::localtime::format(s));
         assert!(real.starts_with("ticket: tA, leader: 127.0.0.21, expires: 2026-11-"));
-        assert_eq!(real.len(), "ticket: tA, leader: 127.0.0.21, expires: ".len() + 20);
+        assert_eq!(
+            real.len(),
+            "ticket: tA, leader: 127.0.0.21, expires: ".len() + 20
+        );
     }
 
     #[test]

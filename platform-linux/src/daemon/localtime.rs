@@ -15,14 +15,7 @@ pub fn format(secs: i64) -> String {
     let mut buf = [0u8; 64];
     // SAFETY: strftime writes at most buf.len() bytes (NUL included) into
     // buf, the format is a NUL-terminated literal and tm was filled above.
-    let n = unsafe {
-        libc::strftime(
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            c"%F %T".as_ptr(),
-            &tm,
-        )
-    };
+    let n = unsafe { libc::strftime(buf.as_mut_ptr().cast(), buf.len(), c"%F %T".as_ptr(), &tm) };
     if n == 0 {
         return format!("@{secs}");
     }
@@ -38,7 +31,10 @@ mod tests {
         let s = super::format(1_795_594_217);
         assert_eq!(s.len(), 19, "{s}");
         let b = s.as_bytes();
-        assert_eq!((b[4], b[7], b[10], b[13], b[16]), (b'-', b'-', b' ', b':', b':'));
+        assert_eq!(
+            (b[4], b[7], b[10], b[13], b[16]),
+            (b'-', b'-', b' ', b':', b':')
+        );
         assert!(s.starts_with("2026-11-"), "{s}");
     }
 }

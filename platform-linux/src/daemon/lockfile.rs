@@ -65,7 +65,9 @@ pub fn status_line(lock_pid: u32, path: &Path, file_line: &str) -> String {
 #[derive(Debug)]
 pub enum LockError {
     /// Another process holds it.
-    Held { pid: u32 },
+    Held {
+        pid: u32,
+    },
     Io(io::Error),
 }
 
@@ -104,12 +106,7 @@ impl LockFile {
                 file,
                 path: path.to_owned(),
             }),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EAGAIN) | Some(libc::EACCES)
-                ) =>
-            {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => {
                 Err(LockError::Held {
                     pid: lock_holder(&file).unwrap_or(0),
                 })
@@ -126,7 +123,8 @@ impl LockFile {
     pub fn write_state(&mut self, state: &DaemonState) -> io::Result<()> {
         self.file.set_len(0)?;
         self.file.seek(SeekFrom::Start(0))?;
-        self.file.write_all(format!("{}\n", state.line()).as_bytes())?;
+        self.file
+            .write_all(format!("{}\n", state.line()).as_bytes())?;
         self.file.sync_data()
     }
 
@@ -236,7 +234,9 @@ mod tests {
             role: Role::Arbitrator,
             ..s.clone()
         };
-        assert!(a.line().contains("booth_state=starting booth_type=arbitrator"));
+        assert!(a
+            .line()
+            .contains("booth_state=starting booth_type=arbitrator"));
         assert_eq!(
             status_line(4242, Path::new("/var/run/booth/booth.pid"), &s.line()),
             format!(

@@ -16,8 +16,8 @@
 //! [`lockfile`], [`signals`], [`privileges`], [`daemonize`], [`log`],
 //! [`ratelimit`], [`localtime`].
 
-pub mod cib;
 pub mod child;
+pub mod cib;
 pub mod clock;
 pub mod control;
 pub mod daemonize;
@@ -69,9 +69,19 @@ pub enum DaemonError {
     /// No, or no unique, local member.
     Identity(String),
     /// Another daemon holds the lock file.
-    AlreadyRunning { lockfile: PathBuf, pid: u32 },
-    Lock { lockfile: PathBuf, error: String },
-    Bind { what: &'static str, addr: std::net::SocketAddr, error: io::Error },
+    AlreadyRunning {
+        lockfile: PathBuf,
+        pid: u32,
+    },
+    Lock {
+        lockfile: PathBuf,
+        error: String,
+    },
+    Bind {
+        what: &'static str,
+        addr: std::net::SocketAddr,
+        error: io::Error,
+    },
     Privileges(String),
     /// The state directory or file cannot be written.
     State(String),

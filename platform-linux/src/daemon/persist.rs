@@ -233,10 +233,7 @@ mod tests {
         let dir = temp_dir("rt");
         let path = dir.join("booth.state");
         assert_eq!(read(&path), Found::Missing);
-        assert_eq!(
-            restores(&Found::Missing, &["a"], &[]),
-            vec![Restore::Fresh]
-        );
+        assert_eq!(restores(&Found::Missing, &["a"], &[]), vec![Restore::Fresh]);
         let mut store = StateStore::new(path.clone(), &Found::Missing);
         store.check_writable().unwrap();
         store.persist("tA", state(7)).unwrap();
@@ -256,7 +253,10 @@ mod tests {
             ]
         );
         // No temp file left behind.
-        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("booth.state")]);
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -282,7 +282,11 @@ mod tests {
             );
         }
         // Truncation, emptiness and garbage too.
-        for bad in [&good[..good.len() - 1], &[][..], b"hello world, not a state"] {
+        for bad in [
+            &good[..good.len() - 1],
+            &[][..],
+            b"hello world, not a state",
+        ] {
             fs::write(&path, bad).unwrap();
             assert!(matches!(read(&path), Found::Damaged(_)));
         }

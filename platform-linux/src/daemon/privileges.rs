@@ -72,7 +72,12 @@ fn lookup_user(name: &str) -> Result<libc::uid_t, PrivError> {
             0 if !result.is_null() => return Ok(pw.pw_uid),
             0 => break,
             libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
-            e => return Err(PrivError::Lookup(name.to_owned(), io::Error::from_raw_os_error(e))),
+            e => {
+                return Err(PrivError::Lookup(
+                    name.to_owned(),
+                    io::Error::from_raw_os_error(e),
+                ))
+            }
         }
     }
     name.parse()
@@ -100,7 +105,12 @@ fn lookup_group(name: &str) -> Result<libc::gid_t, PrivError> {
             0 if !result.is_null() => return Ok(gr.gr_gid),
             0 => break,
             libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
-            e => return Err(PrivError::Lookup(name.to_owned(), io::Error::from_raw_os_error(e))),
+            e => {
+                return Err(PrivError::Lookup(
+                    name.to_owned(),
+                    io::Error::from_raw_os_error(e),
+                ))
+            }
         }
     }
     name.parse()
@@ -114,7 +124,13 @@ pub fn user_name(uid: libc::uid_t) -> String {
     unsafe {
         let mut pw: libc::passwd = std::mem::zeroed();
         let mut result: *mut libc::passwd = std::ptr::null_mut();
-        if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut result) == 0
+        if libc::getpwuid_r(
+            uid,
+            &mut pw,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        ) == 0
             && !result.is_null()
         {
             return CStr::from_ptr(pw.pw_name).to_string_lossy().into_owned();
@@ -154,7 +170,13 @@ mod tests {
     #[test]
     fn resolves_root_and_numbers_and_refuses_unknown_names() {
         assert_eq!(resolve("root", "root").unwrap(), Ids { uid: 0, gid: 0 });
-        assert_eq!(resolve("1234", "5678").unwrap(), Ids { uid: 1234, gid: 5678 });
+        assert_eq!(
+            resolve("1234", "5678").unwrap(),
+            Ids {
+                uid: 1234,
+                gid: 5678
+            }
+        );
         assert!(matches!(
             resolve("no-such-user-booth-rs", "root"),
             Err(PrivError::NoSuchUser(_))

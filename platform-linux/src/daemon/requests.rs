@@ -81,7 +81,12 @@ impl Daemon {
 
     /// The ticket body of grant/revoke replies: `leader` is the current
     /// leader or the redirect target.
-    pub(super) fn reply_ticket(&self, ticket: Option<usize>, name: &[u8], leader: u32) -> TicketBody {
+    pub(super) fn reply_ticket(
+        &self,
+        ticket: Option<usize>,
+        name: &[u8],
+        leader: u32,
+    ) -> TicketBody {
         let term = ticket
             .and_then(|t| self.node.ticket_view(t))
             .map_or(0, |v| v.term);
@@ -104,9 +109,7 @@ impl Daemon {
                 return;
             }
             Err(
-                e @ (DecodeError::TooShort
-                | DecodeError::BadMagic(_)
-                | DecodeError::BadVersion(_)),
+                e @ (DecodeError::TooShort | DecodeError::BadMagic(_) | DecodeError::BadVersion(_)),
             ) => {
                 self.log_client_error(peer, "request", &e, now);
                 self.control.close(conn, now.mono);
@@ -141,8 +144,13 @@ impl Daemon {
                 self.send_text(conn, Command::ClList, &text, &now);
             }
             (Command::Peers, _) => {
-                let text =
-                    listing::peers_text(&self.node, &self.addrs, &self.send_errors, &now, &fmt_time);
+                let text = listing::peers_text(
+                    &self.node,
+                    &self.addrs,
+                    &self.send_errors,
+                    &now,
+                    &fmt_time,
+                );
                 self.send_text(conn, Command::ClList, &text, &now);
             }
             (Command::Grant, client::RequestBody::Ticket(t)) => {
@@ -175,11 +183,10 @@ impl Daemon {
         };
         if self.role == Role::Arbitrator {
             log::warn!("ticket {name}: grant requested, but we are just an arbitrator");
-        } else if let Some(p) = self.attrs.failed_prereq(
-            t,
-            &self.cfg.tickets[t].attr_prereqs,
-            PrereqKind::Manual,
-        ) {
+        } else if let Some(p) =
+            self.attrs
+                .failed_prereq(t, &self.cfg.tickets[t].attr_prereqs, PrereqKind::Manual)
+        {
             log::warn!(
                 "ticket {name}: attr-prereq on \"{}\" not met, grant denied",
                 p.attr
@@ -229,7 +236,10 @@ impl Daemon {
         let resp = self
             .node
             .handle_admin(now, ClientId(conn), AdminRequest::Revoke { ticket: t });
-        log::info!("ticket {name}: revoke requested by a client: {:?}", resp.result);
+        log::info!(
+            "ticket {name}: revoke requested by a client: {:?}",
+            resp.result
+        );
         let b = self.reply_ticket(Some(t), &body.name, resp.leader);
         self.send_result(conn, resp.result, Some(&b), !resp.pending, &now);
         if resp.pending {
@@ -290,8 +300,11 @@ impl Daemon {
                 };
                 match AttrJob::start(args, now.mono) {
                     Ok(job) => {
-                        let until = now.mono + cib::WRITE_TIMEOUT + cib::WRITE_TIMEOUT
-                            + cib::WRITE_TIMEOUT + WAIT_SLACK;
+                        let until = now.mono
+                            + cib::WRITE_TIMEOUT
+                            + cib::WRITE_TIMEOUT
+                            + cib::WRITE_TIMEOUT
+                            + WAIT_SLACK;
                         self.control.wait_until(conn, until);
                         self.attr_jobs.push(AttrPending {
                             conn,

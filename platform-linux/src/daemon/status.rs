@@ -74,7 +74,12 @@ pub fn status(opts: &DaemonOptions) -> i32 {
 pub fn probe_list(addr: SocketAddr, from: u32, key: Option<&[u8]>) -> Result<(), String> {
     let start = Instant::now();
     let left = || PROBE_TIMEOUT.saturating_sub(start.elapsed());
-    let late = || format!("no answer to a list request within {} s", PROBE_TIMEOUT.as_secs());
+    let late = || {
+        format!(
+            "no answer to a list request within {} s",
+            PROBE_TIMEOUT.as_secs()
+        )
+    };
     let mut s = match TcpStream::connect_timeout(&addr, PROBE_TIMEOUT) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {

@@ -28,9 +28,15 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
 /// One received datagram.
 #[derive(Debug)]
 pub enum Received {
-    Datagram { from: SocketAddr, len: usize },
+    Datagram {
+        from: SocketAddr,
+        len: usize,
+    },
     /// Longer than [`MAX_DATAGRAM`] (size as far as read).
-    Oversized { from: SocketAddr, len: usize },
+    Oversized {
+        from: SocketAddr,
+        len: usize,
+    },
     /// Nothing more to read now.
     Empty,
 }

@@ -1,0 +1,421 @@
+//! Three real `boothd daemon` processes on 127.0.0.2–4 (two sites and an
+//! arbitrator, expire 10 s): a grant over TCP reaches the CIB of both sites,
+//! the ticket fails over after the holder is SIGKILLed — only once the dead
+//! holder's lease has ended — and the restarted site follows the new holder.
+//!
+//! `crm_ticket` is a stub first on PATH (tests/stubs/crm_ticket) that logs
+//! its arguments with a timestamp.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use booth_core::wire::client::{self, ClientRequest, RequestBody};
+use booth_core::wire::{ticket::name_from, Command as Cmd, Header, ResultCode, TicketBody};
+use booth_linux::daemon::{self, DaemonOptions};
+
+const IPS: [&str; 3] = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
+/// booth's site IDs of 127.0.0.2 and 127.0.0.3 (booth-protocol.md §2.9).
+const ID_A: u32 = 2081820410;
+const ID_B: u32 = 185679468;
+const KEY: &[u8] = b"booth-rs-daemon-smoke-test-key-0123456789";
+
+/// Every daemon started, killed by PID when the test ends, pass or fail.
+struct Cluster {
+    dir: PathBuf,
+    port: u16,
+    procs: [Option<Child>; 3],
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for p in self.procs.iter_mut().flatten() {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+        if std::thread::panicking() {
+            for (i, ip) in IPS.iter().enumerate() {
+                let out = fs::read_to_string(self.dir.join(format!("daemon{i}.out")));
+                eprintln!("---- daemon {ip} output:\n{}", out.unwrap_or_default());
+                let crm = fs::read_to_string(self.crm_log(i));
+                eprintln!("---- crm_ticket log {ip}:\n{}", crm.unwrap_or_default());
+            }
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "booth-smoke-{}-{}",
+            std::process::id(),
+            nanos % 1_000_000_000
+        ));
+        fs::create_dir_all(dir.join("bin")).unwrap();
+        let stub = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stubs/crm_ticket");
+        let to = dir.join("bin/crm_ticket");
+        fs::copy(&stub, &to).unwrap();
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+        let key = dir.join("authkey");
+        fs::write(&key, KEY).unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        let port = free_port(nanos as u64);
+        let cfg = format!(
+            "transport = UDP\nport = {port}\nauthfile = {}\n\
+             site-user = {u}\nsite-group = {g}\narbitrator-user = {u}\narbitrator-group = {g}\n\
+             site = {}\nsite = {}\narbitrator = {}\n\
+             ticket = \"ticketA\"\n    expire = 10\n    timeout = 1\n    retries = 3\n    \
+             acquire-after = 0\n",
+            key.display(),
+            IPS[0],
+            IPS[1],
+            IPS[2],
+            u = current_user(),
+            g = current_group(),
+        );
+        fs::write(dir.join("booth.conf"), cfg).unwrap();
+        Cluster {
+            dir,
+            port,
+            procs: [None, None, None],
+        }
+    }
+
+    fn crm_log(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("crm{i}.log"))
+    }
+
+    fn lock(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("lock{i}"))
+    }
+
+    fn addr(&self, i: usize) -> SocketAddr {
+        SocketAddr::new(IPS[i].parse().unwrap(), self.port)
+    }
+
+    fn start(&mut self, i: usize) {
+        let path = format!(
+            "{}:{}",
+            self.dir.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let state = self.dir.join(format!("state{i}"));
+        fs::create_dir_all(&state).unwrap();
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("daemon{i}.out")))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_boothd"))
+            .args(["daemon", "-S", "-D", "-c"])
+            .arg(self.dir.join("booth.conf"))
+            .args(["-s", IPS[i], "-l"])
+            .arg(self.lock(i))
+            .env("PATH", path)
+            .env("CRM_STUB_LOG", self.crm_log(i))
+            .env("BOOTH_STATE_DIR", &state)
+            .env_remove("CIB_file")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        self.procs[i] = Some(child);
+    }
+
+    fn kill(&mut self, i: usize) {
+        let mut p = self.procs[i].take().expect("running");
+        p.kill().unwrap(); // SIGKILL
+        p.wait().unwrap();
+    }
+
+    fn options(&self, i: usize) -> DaemonOptions {
+        DaemonOptions {
+            config: self.dir.join("booth.conf"),
+            foreground: false,
+            debug: 0,
+            lockfile: Some(self.lock(i)),
+            local: Some(IPS[i].parse().unwrap()),
+        }
+    }
+
+    /// One request, every reply until the daemon closes (or `limit`).
+    fn request(&self, i: usize, cmd: Cmd, ticket: &str, options: u32) -> Vec<Reply> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let req = ClientRequest {
+            header: Header {
+                from: ID_A,
+                secs: now.as_secs() as u32,
+                usecs: now.subsec_micros(),
+                options,
+                ..Header::default()
+            },
+            cmd,
+            body: RequestBody::Ticket(TicketBody {
+                name: name_from(ticket.as_bytes()).unwrap(),
+                ..TicketBody::default()
+            }),
+        };
+        let mut buf = [0u8; 512];
+        let n = client::emit_client_request(&req, Some(KEY), &mut buf).unwrap();
+        let mut s = TcpStream::connect_timeout(&self.addr(i), Duration::from_secs(2)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(&buf[..n]).unwrap();
+        let mut data = Vec::new();
+        let _ = s.read_to_end(&mut data);
+        let mut replies = Vec::new();
+        let mut rest = &data[..];
+        while rest.len() >= 48 {
+            let len = client::frame_len(rest).unwrap();
+            let (r, _) = client::parse_reply(&rest[..len], Some(KEY)).unwrap();
+            replies.push(Reply {
+                cmd: r.cmd,
+                result: r.result(),
+                leader: r.ticket.as_ref().map(|t| t.leader),
+                text: String::from_utf8_lossy(r.text).into_owned(),
+            });
+            rest = &rest[len..];
+        }
+        replies
+    }
+
+    /// The `booth list` text of daemon `i`, once it answers.
+    fn list(&self, i: usize) -> Option<String> {
+        TcpStream::connect_timeout(&self.addr(i), Duration::from_millis(200)).ok()?;
+        let r = self.request(i, Cmd::List, "", 0);
+        match r.as_slice() {
+            [one] if one.cmd == Cmd::ClList => Some(one.text.clone()),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Reply {
+    cmd: Cmd,
+    result: Option<ResultCode>,
+    leader: Option<u32>,
+    text: String,
+}
+
+/// Polls `f` until it returns `Some` or `secs` pass.
+fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let until = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < until,
+            "timed out after {secs} s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// (epoch seconds, arguments) of every stub call logged so far.
+fn crm_calls(path: &Path) -> Vec<(f64, String)> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (t, args) = l.split_once(' ')?;
+            Some((t.parse().ok()?, args.to_owned()))
+        })
+        .collect()
+}
+
+/// `--attr-value=` of `attr` in one commit argument line.
+fn attr(args: &str, attr: &str) -> Option<u64> {
+    let words: Vec<&str> = args.split(' ').collect();
+    let i = words.windows(2).position(|w| w == ["-S", attr])?;
+    words
+        .get(i + 2)?
+        .strip_prefix("--attr-value=")?
+        .parse()
+        .ok()
+}
+
+fn grant_line(holder: u32) -> String {
+    format!("-t ticketA -g --force -S owner --attr-value={holder} ")
+}
+
+fn follow_line(holder: u32) -> String {
+    format!("-t ticketA -r --force -S owner --attr-value={holder} ")
+}
+
+/// A port free on all three addresses for UDP and TCP.
+fn free_port(seed: u64) -> u16 {
+    let mut p = 20_000 + (seed % 30_000) as u16;
+    loop {
+        let free = IPS.iter().all(|ip| {
+            let a = SocketAddr::new(ip.parse::<IpAddr>().unwrap(), p);
+            UdpSocket::bind(a).is_ok() && TcpListener::bind(a).is_ok()
+        });
+        if free {
+            return p;
+        }
+        p = if p >= 60_000 { 20_000 } else { p + 1 };
+    }
+}
+
+fn current_user() -> String {
+    // SAFETY: getuid has no preconditions.
+    id_name(unsafe { libc::getuid() }, "-un")
+}
+
+fn current_group() -> String {
+    // SAFETY: getgid has no preconditions.
+    id_name(unsafe { libc::getgid() }, "-gn")
+}
+
+fn id_name(num: u32, flag: &str) -> String {
+    Command::new("id")
+        .arg(flag)
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| num.to_string())
+}
+
+#[test]
+fn grant_failover_and_restart() {
+    let mut c = Cluster::new();
+    for i in 0..3 {
+        c.start(i);
+    }
+    for i in 0..3 {
+        let text = wait_for(10, "the daemons to answer list", || c.list(i));
+        assert_eq!(text, "ticket: ticketA, leader: NONE\n", "daemon {i}");
+    }
+    // booth status: the lock file is held and the daemon answers.
+    assert_eq!(daemon::status(&c.options(0)), 0);
+
+    // Grant at site A over TCP, as `booth grant` would.
+    let t0 = Instant::now();
+    let replies = c.request(0, Cmd::Grant, "ticketA", 0);
+    let grant_ms = t0.elapsed().as_millis();
+    let last = replies.last().expect("a reply");
+    assert_eq!(last.result, Some(ResultCode::Success), "{replies:?}");
+    assert_eq!(replies.first().unwrap().result, Some(ResultCode::More));
+    assert_eq!(last.leader, Some(ID_A));
+
+    // Holder commits "granted here", the other site records A as owner.
+    wait_for(10, "-g at A", || {
+        crm_calls(&c.crm_log(0))
+            .iter()
+            .any(|(_, a)| a.starts_with(&grant_line(ID_A)))
+            .then_some(())
+    });
+    wait_for(10, "-r owner A at B", || {
+        crm_calls(&c.crm_log(1))
+            .iter()
+            .any(|(_, a)| a.starts_with(&follow_line(ID_A)))
+            .then_some(())
+    });
+    let visible_ms = t0.elapsed().as_millis();
+    for i in 0..3 {
+        let l = c.list(i).unwrap();
+        assert!(
+            l.starts_with("ticket: ticketA, leader: 127.0.0.2, expires: "),
+            "{l}"
+        );
+    }
+    // The arbitrator never runs crm_ticket.
+    assert!(crm_calls(&c.crm_log(2)).is_empty());
+    // Every A commit carries the config name.
+    assert!(crm_calls(&c.crm_log(0))
+        .iter()
+        .filter(|(_, a)| a.contains("--force"))
+        .all(|(_, a)| a.ends_with("-S booth-cfg-name --attr-value=booth")));
+
+    // SIGKILL the holder: its CIB keeps the last "granted" until it expires.
+    c.kill(0);
+    let killed_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let dead_expires = crm_calls(&c.crm_log(0))
+        .iter()
+        .filter(|(_, a)| a.starts_with(&grant_line(ID_A)))
+        .filter_map(|(_, a)| attr(a, "expires"))
+        .max()
+        .expect("A granted");
+    assert_eq!(
+        daemon::status(&c.options(0)),
+        7,
+        "a killed daemon is not running"
+    );
+
+    let (b_granted_at, b_args) = wait_for(40, "B to take the ticket", || {
+        crm_calls(&c.crm_log(1))
+            .into_iter()
+            .find(|(_, a)| a.starts_with(&grant_line(ID_B)))
+    });
+    let failover_s = b_granted_at - killed_at;
+    // A's lease as its CIB states it ended before B's CIB says granted (the
+    // expires value is truncated to whole seconds, so allow for the fraction).
+    assert!(
+        b_granted_at >= dead_expires as f64 + 1.0,
+        "B granted at {b_granted_at}, A's lease ran until {dead_expires}"
+    );
+    assert!(attr(&b_args, "term").unwrap() > 0);
+    let l = c.list(2).unwrap();
+    assert!(
+        l.starts_with("ticket: ticketA, leader: 127.0.0.3, expires: "),
+        "{l}"
+    );
+
+    // Restart A: it must follow B, never grant itself.
+    let before = crm_calls(&c.crm_log(0)).len();
+    c.start(0);
+    wait_for(15, "restarted A to follow B", || {
+        crm_calls(&c.crm_log(0))[before..]
+            .iter()
+            .any(|(_, a)| a.starts_with(&follow_line(ID_B)))
+            .then_some(())
+    });
+    assert!(!crm_calls(&c.crm_log(0))[before..]
+        .iter()
+        .any(|(_, a)| a.starts_with("-t ticketA -g")));
+    let l = wait_for(5, "A to list B", || {
+        c.list(0).filter(|l| l.contains("leader: 127.0.0.3"))
+    });
+    assert!(
+        l.starts_with("ticket: ticketA, leader: 127.0.0.3, expires: "),
+        "{l}"
+    );
+
+    let rss: Vec<String> = c
+        .procs
+        .iter()
+        .flatten()
+        .map(|p| {
+            fs::read_to_string(format!("/proc/{}/status", p.id()))
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.starts_with("VmRSS"))
+                .unwrap_or("VmRSS: ?")
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect();
+    eprintln!(
+        "grant answered in {grant_ms} ms, visible in both CIBs after {visible_ms} ms; \
+         failover {failover_s:.1} s after SIGKILL; VmRSS kB {rss:?}"
+    );
+}
