@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use booth_core::wire::attr::{value_from, AttrBody, AttrName};
 use booth_core::wire::client::{self, ClientRequest, RequestBody};
 use booth_core::wire::{ticket::name_from, Command as Cmd, Header, ResultCode, TicketBody};
 use booth_linux::daemon::{self, DaemonOptions};
@@ -149,8 +150,23 @@ impl Cluster {
         }
     }
 
-    /// One request, every reply until the daemon closes (or `limit`).
+    /// One request, every reply until the daemon closes.
     fn request(&self, i: usize, cmd: Cmd, ticket: &str, options: u32) -> Vec<Reply> {
+        let body = RequestBody::Ticket(TicketBody {
+            name: name_from(ticket.as_bytes()).unwrap(),
+            ..TicketBody::default()
+        });
+        self.send(i, cmd, body, options, Some(KEY))
+    }
+
+    fn send(
+        &self,
+        i: usize,
+        cmd: Cmd,
+        body: RequestBody,
+        options: u32,
+        key: Option<&[u8]>,
+    ) -> Vec<Reply> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
         let req = ClientRequest {
             header: Header {
@@ -161,16 +177,18 @@ impl Cluster {
                 ..Header::default()
             },
             cmd,
-            body: RequestBody::Ticket(TicketBody {
-                name: name_from(ticket.as_bytes()).unwrap(),
-                ..TicketBody::default()
-            }),
+            body,
         };
         let mut buf = [0u8; 512];
-        let n = client::emit_client_request(&req, Some(KEY), &mut buf).unwrap();
+        let n = client::emit_client_request(&req, key, &mut buf).unwrap();
+        self.exchange(i, &buf[..n])
+    }
+
+    /// Sends raw bytes, parses every reply until the daemon closes.
+    fn exchange(&self, i: usize, bytes: &[u8]) -> Vec<Reply> {
         let mut s = TcpStream::connect_timeout(&self.addr(i), Duration::from_secs(2)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        s.write_all(&buf[..n]).unwrap();
+        s.write_all(bytes).unwrap();
         let mut data = Vec::new();
         let _ = s.read_to_end(&mut data);
         let mut replies = Vec::new();
@@ -187,6 +205,16 @@ impl Cluster {
             rest = &rest[len..];
         }
         replies
+    }
+
+    /// A geostore request to daemon `i`.
+    fn attr(&self, i: usize, cmd: Cmd, ticket: &str, name: &str, value: &str) -> Vec<Reply> {
+        let body = RequestBody::Attr(AttrBody {
+            ticket: name_from(ticket.as_bytes()).unwrap(),
+            attr: AttrName::from_slice(name.as_bytes()).unwrap(),
+            value: value_from(value.as_bytes()).unwrap(),
+        });
+        self.send(i, cmd, body, 0, Some(KEY))
     }
 
     /// The `booth list` text of daemon `i`, once it answers.
@@ -302,6 +330,7 @@ fn grant_failover_and_restart() {
     }
     // booth status: the lock file is held and the daemon answers.
     assert_eq!(daemon::status(&c.options(0)), 0);
+    client_protocol_checks(&c);
 
     // Grant at site A over TCP, as `booth grant` would.
     let t0 = Instant::now();
@@ -418,4 +447,84 @@ fn grant_failover_and_restart() {
         "grant answered in {grant_ms} ms, visible in both CIBs after {visible_ms} ms; \
          failover {failover_s:.1} s after SIGKILL; VmRSS kB {rss:?}"
     );
+}
+
+/// Error replies, peers, geostore and a stalled client, on the fresh cluster.
+fn client_protocol_checks(c: &Cluster) {
+    let one = |r: Vec<Reply>| -> Reply {
+        assert_eq!(r.len(), 1, "{r:?}");
+        r.into_iter().next().unwrap()
+    };
+    // A client that connects and says nothing does not hold up anyone.
+    let _silent = TcpStream::connect(c.addr(0)).unwrap();
+    // Wrong key: RLT_AUTH, header only.
+    let body = RequestBody::Ticket(TicketBody::default());
+    let r = c.send(0, Cmd::List, body, 0, Some(b"not-the-right-key-at-all"));
+    let r = one(r);
+    assert_eq!(
+        (r.cmd, r.result, r.leader),
+        (Cmd::ClResult, Some(ResultCode::Auth), None)
+    );
+    // Unknown ticket: RLT_INVALID_ARG with the ticket body.
+    let r = one(c.request(0, Cmd::Grant, "noSuchTicket", 0));
+    assert_eq!(r.result, Some(ResultCode::InvalidArg));
+    // Grant on the arbitrator is refused.
+    let r = one(c.request(2, Cmd::Grant, "ticketA", 0));
+    assert_eq!(r.result, Some(ResultCode::InvalidArg));
+    // Revoke of an unowned ticket.
+    let r = one(c.request(1, Cmd::Revoke, "ticketA", 0));
+    assert_eq!(r.result, Some(ResultCode::TicketIdle));
+    // Peers: booth's layout, every other member.
+    let r = one(c.request(0, Cmd::Peers, "", 0));
+    assert_eq!(r.cmd, Cmd::ClList);
+    let lines: Vec<&str> = r.text.lines().collect();
+    assert_eq!(lines.len(), 8, "{}", r.text);
+    assert!(
+        lines[0].starts_with("site         127.0.0.3, last recv: "),
+        "{}",
+        r.text
+    );
+    assert!(lines[1].starts_with("\tSent pkts:"), "{}", r.text);
+    assert!(lines[2].starts_with("\tRecv pkts:"), "{}", r.text);
+    assert_eq!(lines[3], "");
+    assert!(
+        lines[4].starts_with("arbitrator   127.0.0.4, last recv: "),
+        "{}",
+        r.text
+    );
+    // geostore: set (through crm_ticket), get, list, delete.
+    let r = one(c.attr(0, Cmd::AttrSet, "ticketA", "sr_status", "ACTIVE $(x) 'y'"));
+    assert_eq!(
+        (r.cmd, r.result),
+        (Cmd::ClResult, Some(ResultCode::Success))
+    );
+    assert!(crm_calls(&c.crm_log(0))
+        .iter()
+        .any(|(_, a)| a == "-t ticketA -S sr_status --attr-value=ACTIVE $(x) 'y'"));
+    let r = one(c.attr(0, Cmd::AttrGet, "ticketA", "sr_status", ""));
+    assert_eq!(
+        (r.cmd, r.text.as_str()),
+        (Cmd::AttrGet, "ACTIVE $(x) 'y'\n")
+    );
+    let r = one(c.attr(0, Cmd::AttrList, "ticketA", "", ""));
+    assert!(
+        r.text.starts_with("sr_status ACTIVE $(x) 'y' 20"),
+        "{}",
+        r.text
+    );
+    let r = one(c.attr(0, Cmd::AttrGet, "ticketA", "nope", ""));
+    assert_eq!(r.result, Some(ResultCode::NoSuchAttr));
+    let r = one(c.attr(0, Cmd::AttrSet, "ticketA", "granted", "true"));
+    assert_eq!(
+        r.result,
+        Some(ResultCode::SyncFail),
+        "booth's own attributes are refused"
+    );
+    let r = one(c.attr(0, Cmd::AttrDel, "ticketA", "sr_status", ""));
+    assert_eq!(r.result, Some(ResultCode::Success));
+    assert!(crm_calls(&c.crm_log(0))
+        .iter()
+        .any(|(_, a)| a == "-t ticketA -D sr_status"));
+    let r = one(c.attr(0, Cmd::AttrDel, "ticketA", "sr_status", ""));
+    assert_eq!(r.result, Some(ResultCode::NoSuchAttr));
 }

@@ -368,3 +368,97 @@ fn finish(stream: &mut TcpStream) {
 fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use booth_core::wire::{Header, TicketBody};
+
+    fn server() -> (ControlServer, SocketAddr) {
+        let s = ControlServer::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let a = s.local_addr().unwrap();
+        (s, a)
+    }
+
+    /// Accepts and services every connection until `f` has what it wants.
+    fn pump(s: &mut ControlServer, now: Instant) -> Vec<Incoming> {
+        let mut got = Vec::new();
+        for _ in 0..50 {
+            s.accept(now);
+            let mut set = Vec::new();
+            s.poll_set(&mut set);
+            for (_, _, fd) in set {
+                if let Fd::Conn(id) = fd {
+                    let ev = libc::POLLIN | libc::POLLOUT;
+                    got.extend(s.service(id, ev, now));
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        got
+    }
+
+    #[test]
+    fn connection_limit_and_timeouts() {
+        let (mut s, a) = server();
+        let now = Instant(1_000);
+        let clients: Vec<TcpStream> = (0..MAX_CONNS + 1)
+            .map(|_| TcpStream::connect(a).unwrap())
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        s.accept(now);
+        assert_eq!(s.connections(), MAX_CONNS);
+        assert_eq!(s.refused, 1);
+        // A client that never completes its request is dropped after 5 s.
+        (&clients[0]).write_all(&[0u8; 10]).unwrap();
+        assert!(pump(&mut s, now).is_empty());
+        assert_eq!(s.next_deadline(), Some(now + Duration(READ_TIMEOUT_MS)));
+        assert!(s.expire(now + Duration(READ_TIMEOUT_MS - 1)).is_empty());
+        s.expire(now + Duration(READ_TIMEOUT_MS));
+        assert_eq!(s.connections(), 0);
+        assert_eq!(s.timed_out, MAX_CONNS as u64);
+    }
+
+    #[test]
+    fn one_request_per_connection_and_garbage() {
+        let (mut s, a) = server();
+        let now = Instant(1_000);
+        let req = client::ClientRequest {
+            header: Header::default(),
+            cmd: booth_core::wire::Command::List,
+            body: client::RequestBody::Ticket(TicketBody::default()),
+        };
+        let mut buf = [0u8; 256];
+        let n = client::emit_client_request(&req, None, &mut buf).unwrap();
+        let mut c = TcpStream::connect(a).unwrap();
+        // The stock CLI may send more than `length` says.
+        c.write_all(&buf[..n + 28]).unwrap();
+        let got = pump(&mut s, now);
+        let [Incoming::Request { conn, bytes, .. }] = got.as_slice() else {
+            panic!("{got:?}")
+        };
+        assert_eq!(bytes.len(), n);
+        s.send(*conn, b"reply", true, now);
+        c.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let mut r = Vec::new();
+        c.read_to_end(&mut r).unwrap();
+        assert_eq!(r, b"reply");
+        assert_eq!(s.connections(), 0);
+
+        let mut g = TcpStream::connect(a).unwrap();
+        g.write_all(&[0xAB; 48]).unwrap();
+        let got = pump(&mut s, now);
+        assert!(
+            matches!(
+                got.as_slice(),
+                [Incoming::Garbage {
+                    error: DecodeError::BadMagic(_),
+                    ..
+                }]
+            ),
+            "{got:?}"
+        );
+        assert_eq!(s.connections(), 0);
+    }
+}

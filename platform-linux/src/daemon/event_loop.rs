@@ -23,7 +23,7 @@ use crate::config::{Loaded, MAX_TICKETS};
 use super::child::Reaper;
 use super::cib::{self, AttrJob, CibWriter, Job};
 use super::control::{self, ConnId, ControlServer, Incoming};
-use super::daemonize::{self, Forked, Ready};
+use super::daemonize::{self, Forked};
 use super::geostore::AttrTable;
 use super::handler::{HandlerDone, HandlerEnv, Handlers};
 use super::lease_guard::LeaseGuard;
@@ -115,7 +115,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         }
     }
     let mut lock = None;
-    let result = start(&opts, cfg, me, &mut lock, &mut ready).and_then(|mut d| {
+    let result = start(&opts, cfg, me, &mut lock).and_then(|mut d| {
         if let Some(r) = ready.as_mut() {
             r.ok();
         }
@@ -138,7 +138,6 @@ fn start(
     cfg: Loaded,
     me: usize,
     lock_slot: &mut Option<LockFile>,
-    _ready: &mut Option<Ready>,
 ) -> Result<Daemon, DaemonError> {
     let member = cfg.members[me].clone();
     let role = member.role;
