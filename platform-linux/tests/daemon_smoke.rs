@@ -53,6 +53,11 @@ impl Drop for Cluster {
 
 impl Cluster {
     fn new() -> Cluster {
+        Cluster::with_ticket_lines("")
+    }
+
+    /// A cluster whose ticket section also has `extra` (indented lines).
+    fn with_ticket_lines(extra: &str) -> Cluster {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -76,13 +81,14 @@ impl Cluster {
              site-user = {u}\nsite-group = {g}\narbitrator-user = {u}\narbitrator-group = {g}\n\
              site = {}\nsite = {}\narbitrator = {}\n\
              ticket = \"ticketA\"\n    expire = 10\n    timeout = 1\n    retries = 3\n    \
-             acquire-after = 0\n",
+             acquire-after = 0\n{extra}",
             key.display(),
             IPS[0],
             IPS[1],
             IPS[2],
             u = current_user(),
             g = current_group(),
+            extra = extra.replace("@DIR@", &dir.display().to_string()),
         );
         fs::write(dir.join("booth.conf"), cfg).unwrap();
         Cluster {
@@ -527,4 +533,62 @@ fn client_protocol_checks(c: &Cluster) {
         .any(|(_, a)| a == "-t ticketA -D sr_status"));
     let r = one(c.attr(0, Cmd::AttrDel, "ticketA", "sr_status", ""));
     assert_eq!(r.result, Some(ResultCode::NoSuchAttr));
+}
+
+#[test]
+fn before_acquire_handler_gates_the_grant() {
+    let mut c = Cluster::with_ticket_lines("    before-acquire-handler = @DIR@/handler.sh arg1\n");
+    let script = c.dir.join("handler.sh");
+    let log = c.dir.join("handler.log");
+    let rc = c.dir.join("handler.rc");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$1 $BOOTH_TICKET $BOOTH_LOCAL $BOOTH_CONF_NAME $BOOTH_TERM\" >> {}\n\
+             exit $(cat {})\n",
+            log.display(),
+            rc.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(&rc, "3").unwrap();
+    for i in 0..3 {
+        c.start(i);
+    }
+    for i in 0..3 {
+        wait_for(10, "the daemons to answer list", || c.list(i));
+    }
+    // A failing handler denies the grant (XPrg) and nothing is granted.
+    let r = c.request(0, Cmd::Grant, "ticketA", 0);
+    assert_eq!(
+        r.last().unwrap().result,
+        Some(ResultCode::ExtFailed),
+        "{r:?}"
+    );
+    assert_eq!(c.list(0).unwrap(), "ticket: ticketA, leader: NONE\n");
+    assert!(!crm_calls(&c.crm_log(0))
+        .iter()
+        .any(|(_, a)| a.starts_with("-t ticketA -g")));
+    // A passing handler lets it through; it saw the ticket and the term.
+    fs::write(&rc, "0").unwrap();
+    let r = c.request(0, Cmd::Grant, "ticketA", 0);
+    assert_eq!(r.last().unwrap().result, Some(ResultCode::Success), "{r:?}");
+    let seen = fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = seen.lines().collect();
+    assert!(lines.len() >= 2, "{seen}");
+    assert!(
+        lines[0].starts_with("arg1 ticketA 127.0.0.2 booth "),
+        "{seen}"
+    );
+    assert!(
+        lines[1].starts_with("arg1 ticketA 127.0.0.2 booth "),
+        "{seen}"
+    );
+    wait_for(10, "-g at A", || {
+        crm_calls(&c.crm_log(0))
+            .iter()
+            .any(|(_, a)| a.starts_with(&grant_line(ID_A)))
+            .then_some(())
+    });
 }
