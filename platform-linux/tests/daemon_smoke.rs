@@ -498,6 +498,33 @@ fn client_protocol_checks(c: &Cluster) {
         "{}",
         r.text
     );
+    // A datagram flood from a member's address: counted, logged rate-limited.
+    let flood = UdpSocket::bind((IPS[1], 0)).unwrap();
+    for _ in 0..200 {
+        flood.send_to(&[0x42], c.addr(0)).unwrap();
+    }
+    for _ in 0..2 {
+        flood.send_to(&[0x42; 1500], c.addr(0)).unwrap();
+    }
+    wait_for(5, "the flood to be counted", || {
+        let r = one(c.request(0, Cmd::Peers, "", 0));
+        r.text.contains("\tRecv pkts:").then_some(()).filter(|_| {
+            r.text
+                .lines()
+                .nth(2)
+                .is_some_and(|l| l.contains(" error:202 "))
+        })
+    });
+    let out = fs::read_to_string(c.dir.join("daemon0.out")).unwrap();
+    let dropped = out
+        .lines()
+        .filter(|l| l.contains("dropped a datagram"))
+        .count();
+    assert!(
+        dropped <= 2,
+        "{dropped} log lines for 202 bad datagrams:\n{out}"
+    );
+
     // geostore: set (through crm_ticket), get, list, delete.
     let r = one(c.attr(0, Cmd::AttrSet, "ticketA", "sr_status", "ACTIVE $(x) 'y'"));
     assert_eq!(

@@ -549,22 +549,17 @@ impl Daemon {
             match udp::recv(&self.udp, &mut buf) {
                 Ok(udp::Received::Empty) => break,
                 Ok(udp::Received::Oversized { from, len }) => {
+                    // Handed to the engine anyway so it is counted against
+                    // the sender like any undecodable datagram.
                     self.oversized += 1;
-                    let key = ("oversized", Some(from.ip()));
-                    if let Some(n) = self.limiter.check(&key, now.mono.as_millis()) {
-                        log::warn!(
-                            "dropped a {len}-byte datagram from {from}: booth messages are at \
-                             most {} bytes{}",
-                            udp::MAX_DATAGRAM,
-                            ratelimit::suffix(n)
-                        );
+                    let source = self.source_of(from);
+                    let got = len.min(buf.len());
+                    if let Err(e) = self.node.handle_datagram(now, source, &buf[..got]) {
+                        self.log_recv_error(from, e, now);
                     }
                 }
                 Ok(udp::Received::Datagram { from, len }) => {
-                    let source = match self.member_by_ip.get(&from.ip()) {
-                        Some(&m) => Source::Member(m),
-                        None => Source::Unknown,
-                    };
+                    let source = self.source_of(from);
                     if let Err(e) = self.node.handle_datagram(now, source, &buf[..len]) {
                         self.log_recv_error(from, e, now);
                     }
@@ -580,6 +575,14 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+
+    /// The member at a source address, if any.
+    fn source_of(&self, from: SocketAddr) -> Source {
+        match self.member_by_ip.get(&from.ip()) {
+            Some(&m) => Source::Member(m),
+            None => Source::Unknown,
+        }
     }
 
     fn log_recv_error(&mut self, from: SocketAddr, e: RecvError, now: Now) {
