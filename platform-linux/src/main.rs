@@ -32,7 +32,10 @@ fn main() {
             0
         }
         args::Action::Version => {
-            println!("{}", usage::version(&prog));
+            println!(
+                "{}",
+                usage::version(argv.first().map_or("boothd", String::as_str))
+            );
             0
         }
         args::Action::Daemon | args::Action::Status => match parsed.daemon_options() {

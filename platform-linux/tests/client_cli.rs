@@ -331,7 +331,8 @@ fn grant_more_more_success() {
         "{out:#?}"
     );
     out.assert_err(" info: grant succeeded!");
-    assert!(out.stderr.starts_with("booth["), "{out:#?}");
+    // booth's prefix: "Nov 25 09:48:33 host booth: [pid]: info: …".
+    assert!(out.stderr.contains(" booth: ["), "{out:#?}");
     let seen = fake.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].cmd, Command::Grant);
@@ -736,7 +737,9 @@ fn geostore_commands() {
         &["set", "-t", "tA", "-c", c, "color", "red"],
     );
     out.assert_code(0);
-    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
+    assert_eq!(out.stdout, "");
+    out.assert_err(" geostore: [");
+    out.assert_err("info: set succeeded!");
     let out = run(&dir, "geostore", &["get", "color", "-t", "tA", "-c", c]);
     out.assert_code(0);
     assert_eq!(out.stdout, "red\n");
@@ -752,9 +755,10 @@ fn geostore_commands() {
     // Two tickets configured: -t is needed.
     let out = run(&dir, "geostore", &["list", "-c", c]);
     out.assert_code(1);
-    out.assert_err("no ticket given; the configuration has 2 tickets (tA, tB)");
+    out.assert_err("No ticket given. The configuration has 2 tickets (tA, tB)");
     let out = run(&dir, "geostore", &["delete", "-t", "tA", "-c", c, "color"]);
     out.assert_code(0);
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
 
     let seen = fake.seen();
     let cmds: Vec<Command> = seen.iter().map(|r| r.cmd).collect();
@@ -775,6 +779,33 @@ fn geostore_commands() {
     assert!(seen.iter().all(|r| r.len == 304));
 }
 
+#[test]
+fn geostore_writes_refused_at_an_arbitrator() {
+    let dir = scratch();
+    let (port, mut ls) = listeners(&["127.0.0.4"]);
+    let cfg = config(&dir, port, THREE, &["tA"], false);
+    // Reads go to the arbitrator's daemon; writes are refused before sending.
+    let fake = Fake::start(
+        ls.remove(0),
+        None,
+        vec![vec![Act::Text(Command::AttrList, String::new())]],
+    );
+    let c = s(&cfg);
+    for args in [
+        vec!["set", "-s", "127.0.0.4", "-c", c, "color", "red"],
+        vec!["delete", "-s", "127.0.0.4", "-c", c, "color"],
+    ] {
+        let out = run(&dir, "geostore", &args);
+        out.assert_code(1);
+        out.assert_err("127.0.0.4 is just an arbitrator, no attributes there.");
+    }
+    let out = run(&dir, "geostore", &["list", "-s", "127.0.0.4", "-c", c]);
+    out.assert_code(0);
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].cmd, Command::AttrList);
+}
+
 // --- dispatch, configuration, targets ------------------------------------------------
 
 #[test]
@@ -789,7 +820,8 @@ fn argv0_dispatch_version_and_help() {
     ] {
         let out = run(&dir, name, &args);
         out.assert_code(0);
-        assert_eq!(out.stdout, format!("{name} {v}\n"));
+        // argv[0] as typed, like booth ("/usr/sbin/booth 1.0").
+        assert_eq!(out.stdout, format!("{} {v}\n", dir.join(name).display()));
     }
     let out = run(&dir, "booth", &["help"]);
     out.assert_code(0);
@@ -813,7 +845,11 @@ fn argv0_dispatch_version_and_help() {
     out.assert_err("unknown command \"grant\"");
     let out = run(&dir, "booth", &["set", "a", "b"]);
     out.assert_code(1);
+    // Bare `booth` prints the usage and exits 0, as booth does.
     let out = run(&dir, "booth", &[]);
+    out.assert_code(0);
+    assert!(out.stdout.starts_with("Usage:"), "{out:#?}");
+    let out = run(&dir, "booth", &["-D"]);
     out.assert_code(1);
     // The daemon word reaches the daemon's options check.
     let out = run(&dir, "boothd", &["daemon", "-s", "not-an-ip"]);
@@ -887,10 +923,10 @@ fn site_other_and_unknown_sites() {
 
     let out = run(&dir, "booth", &["list", "-s", "127.0.0.9", "-c", s(&cfg)]);
     out.assert_code(1);
-    out.assert_err("Site \"127.0.0.9\" not configured.");
+    out.assert_err("cannot find site \"127.0.0.9\"");
     let out = run(&dir, "booth", &["list", "-s", "localhost", "-c", s(&cfg)]);
     out.assert_code(1);
-    out.assert_err("Site \"localhost\" not configured.");
+    out.assert_err("cannot find site \"localhost\" (resolved to 127.0.0.1)");
 }
 
 #[test]
@@ -910,7 +946,7 @@ fn ticket_must_be_named_when_several_are_configured() {
     let cfg = config(&dir, dead_port("127.0.0.2"), THREE, &["tA", "tB"], false);
     let out = run(&dir, "booth", &["grant", "-c", s(&cfg)]);
     out.assert_code(1);
-    out.assert_err("no ticket given; the configuration has 2 tickets (tA, tB): name one with -t");
+    out.assert_err("No ticket given. The configuration has 2 tickets (tA, tB): name one with -t.");
     let long = "x".repeat(64);
     let out = run(&dir, "booth", &["grant", "-c", s(&cfg), &long]);
     out.assert_code(1);
@@ -1092,4 +1128,209 @@ fn current_group() -> String {
             .to_string_lossy()
             .into_owned()
     }
+}
+
+// --- our client against booth 1.x daemons --------------------------------------------
+
+/// booth 1.x daemons started with `-D -s ADDR` (no netlink lookup, so they
+/// also work on kernels where booth 1.0's own lookup hangs), stopped on drop.
+struct BoothDaemons(Vec<std::process::Child>);
+
+impl Drop for BoothDaemons {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+const BOOTH_1X: &str = "/usr/sbin/boothd";
+
+#[test]
+fn interop_with_booth_1x_daemons() {
+    if !Path::new(BOOTH_1X).exists() {
+        eprintln!("skipped: {BOOTH_1X} (booth 1.x, Debian package \"booth\") is not installed");
+        return;
+    }
+    let dir = scratch();
+    let bin = dir.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let stub = bin.join("crm_ticket");
+    fs::write(&stub, "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(&stub, fs::Permissions::from_mode(0o755)).unwrap();
+    let (port, ls) = listeners(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+    drop(ls);
+    let timing = "    expire = 10\n    timeout = 1\n    retries = 3\n";
+    let mut text = format!("port = {port}\n");
+    let kf = dir.join("authkey");
+    fs::write(&kf, KEY).unwrap();
+    fs::set_permissions(&kf, fs::Permissions::from_mode(0o600)).unwrap();
+    text.push_str(&format!("authfile = {}\n{THREE}", kf.display()));
+    for t in ["tA", "tB"] {
+        text.push_str(&format!(
+            "ticket = \"{t}\"\n{timing}    acquire-after = 0\n"
+        ));
+    }
+    let cfg = dir.join("booth.conf");
+    fs::write(&cfg, &text).unwrap();
+    let mut daemons = BoothDaemons(Vec::new());
+    for ip in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        let log = fs::File::create(dir.join(format!("booth-{ip}.log"))).unwrap();
+        let lock = dir.join(format!("booth-{ip}.pid"));
+        daemons.0.push(
+            Proc::new(BOOTH_1X)
+                .args([
+                    "daemon",
+                    "-S",
+                    "-D",
+                    "-s",
+                    ip,
+                    "-c",
+                    s(&cfg),
+                    "-l",
+                    s(&lock),
+                ])
+                .env_clear()
+                .env("PATH", format!("{}:/usr/sbin:/usr/bin:/bin", bin.display()))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let logs = || {
+        ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+            .iter()
+            .map(|ip| {
+                let t = fs::read_to_string(dir.join(format!("booth-{ip}.log"))).unwrap_or_default();
+                let tail: Vec<&str> = t.lines().rev().take(15).collect();
+                format!(
+                    "--- {ip}:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let c = s(&cfg);
+    let booth = |args: &[&str]| run(&dir, "booth", args);
+
+    // All three answer, and the startup handshake is over.
+    let t0 = Instant::now();
+    loop {
+        let ok = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+            .iter()
+            .all(|ip| booth(&["list", "-s", ip, "-c", c]).code == 0);
+        if ok {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "booth 1.x did not start:\n{}",
+            logs()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    thread::sleep(Duration::from_secs(2));
+
+    let out = booth(&["list", "-s", "127.0.0.2", "-c", c]);
+    out.assert_code(0);
+    assert_eq!(
+        out.stdout, "ticket: tA, leader: NONE\nticket: tB, leader: NONE\n",
+        "{out:#?}"
+    );
+
+    let out = booth(&["grant", "-s", "127.0.0.2", "-c", c, "tA"]);
+    assert_eq!(out.code, 0, "{out:#?}\n{}", logs());
+    out.assert_err("grant succeeded!");
+
+    let out = booth(&["grant", "-s", "127.0.0.3", "-c", c, "tA"]);
+    out.assert_code(1);
+    out.assert_err("You're granting a granted ticket.");
+
+    let out = booth(&["list", "--json", "-s", "127.0.0.3", "-c", c]);
+    out.assert_code(0);
+    assert!(
+        out.stdout.starts_with(
+            "{\"tickets\":[{\"ticket\":\"tA\",\"leader\":\"127.0.0.2\",\"leader_status\":\"granted\""
+        ),
+        "{out:#?}"
+    );
+
+    let out = booth(&["peers", "--json", "-s", "127.0.0.2", "-c", c]);
+    out.assert_code(0);
+    assert!(
+        out.stdout
+            .contains("{\"type\":\"site\",\"address\":\"127.0.0.3\""),
+        "{out:#?}"
+    );
+    assert!(
+        out.stdout
+            .contains("{\"type\":\"arbitrator\",\"address\":\"127.0.0.4\""),
+        "{out:#?}"
+    );
+    assert!(out.stdout.ends_with("\"unparsed\":[]}\n"), "{out:#?}");
+
+    // Revoke at the non-holder: booth redirects us to the holder.
+    let out = booth(&["revoke", "-D", "-s", "127.0.0.3", "-c", c, "tA"]);
+    assert_eq!(out.code, 0, "{out:#?}\n{}", logs());
+    out.assert_err("asking the leader 127.0.0.2");
+    out.assert_err("revoke succeeded!");
+    let out = booth(&["revoke", "-s", "127.0.0.3", "-c", c, "tA"]);
+    out.assert_code(0);
+    out.assert_err("ticket is not owned");
+
+    let out = booth(&["grant", "-C", "-s", "127.0.0.3", "-c", c, "tB"]);
+    assert_eq!(out.code, 0, "{out:#?}\n{}", logs());
+    out.assert_err("grant succeeded!");
+    let out = booth(&["grant", "-s", "127.0.0.2", "-c", c, "tX"]);
+    out.assert_code(1);
+    out.assert_err("ticket \"tX\" does not exist");
+
+    let geo = |args: &[&str]| run(&dir, "geostore", args);
+    let out = geo(&[
+        "set",
+        "-s",
+        "127.0.0.2",
+        "-t",
+        "tA",
+        "-c",
+        c,
+        "color",
+        "blue",
+    ]);
+    out.assert_code(0);
+    out.assert_err("set succeeded!");
+    let out = geo(&["get", "-s", "127.0.0.2", "-t", "tA", "-c", c, "color"]);
+    out.assert_code(0);
+    assert_eq!(out.stdout, "blue\n");
+    let out = geo(&["list", "-s", "127.0.0.2", "-t", "tA", "-c", c]);
+    out.assert_code(0);
+    assert!(out.stdout.starts_with("color blue "), "{out:#?}");
+    let out = geo(&["delete", "-s", "127.0.0.2", "-t", "tA", "-c", c, "color"]);
+    out.assert_code(0);
+    let out = geo(&["get", "-s", "127.0.0.2", "-t", "tA", "-c", c, "color"]);
+    out.assert_code(1);
+    out.assert_err("attribute \"color\" not set");
+
+    // A client without the key, and one with another key.
+    let nokey = dir.join("nokey.conf");
+    fs::write(
+        &nokey,
+        text.replace(&format!("authfile = {}\n", kf.display()), ""),
+    )
+    .unwrap();
+    let out = booth(&["list", "-s", "127.0.0.2", "-c", s(&nokey)]);
+    out.assert_code(1);
+    out.assert_err("ERROR: authentication error");
+    let kf2 = dir.join("otherkey");
+    fs::write(&kf2, b"another-key-of-16").unwrap();
+    fs::set_permissions(&kf2, fs::Permissions::from_mode(0o600)).unwrap();
+    let other = dir.join("otherkey.conf");
+    fs::write(&other, text.replace(s(&kf), s(&kf2))).unwrap();
+    let out = booth(&["grant", "-s", "127.0.0.2", "-c", s(&other), "tA"]);
+    out.assert_code(1);
+    out.assert_err("authentication error (the daemon at 127.0.0.2");
 }

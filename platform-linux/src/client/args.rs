@@ -325,7 +325,7 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                     "unknown command \"{w}\" (expected set, get, delete or list)"
                 ))
             }
-            None if opts.is_empty() => return err("no command given (set, get, delete or list)"),
+            // Bare `geostore` prints the usage, as booth does.
             None => Action::Help,
         },
         Personality::Booth => {
@@ -333,7 +333,8 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             if first.as_deref() == Some("client") {
                 first = words.next();
                 match first.as_deref() {
-                    Some("list" | "grant" | "revoke" | "peers") | None => {}
+                    Some("list" | "grant" | "revoke" | "peers") => {}
+                    None => return err("client needs a command: list, grant, revoke or peers"),
                     Some(w) => {
                         return err(format!(
                             "unknown client command \"{w}\" (expected list, grant, revoke or peers)"
@@ -351,8 +352,8 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                 Some("help") => Action::Help,
                 Some("version") => Action::Version,
                 Some(w) => return err(format!("unknown command \"{w}\"")),
-                None if opts.is_empty() => return err("no command given"),
-                // Only options: -h / -V decide below; anything else is an error.
+                // Bare `booth` prints the usage (exit 0), as booth does; with
+                // only options, -h / -V decide below, anything else is an error.
                 None => Action::Help,
             }
         }
@@ -520,7 +521,9 @@ mod tests {
         );
         assert!(p("geostore grant t").is_err());
         assert!(p("booth frobnicate").is_err());
-        assert!(p("booth").is_err());
+        assert_eq!(p("booth").unwrap().action, Action::Help);
+        assert_eq!(p("geostore").unwrap().action, Action::Help);
+        assert!(p("booth -D").is_err());
         assert!(p("booth client").is_err());
     }
 

@@ -1,5 +1,5 @@
-//! Local time, as booth prints it: `%F %T` in its tables, cluster-glue's
-//! `%Y/%m/%d_%T` in front of log lines.
+//! Local time, as booth prints it: `%F %T` in its tables, `%b %d %T` in
+//! front of log lines.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,19 +27,26 @@ fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-/// `YYYY/MM/DD_HH:MM:SS` for now (the log-line stamp).
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// `Mon DD HH:MM:SS` for now (the log-line stamp, English month names as
+/// in the C locale).
 pub fn log_stamp() -> String {
     match local(now_secs()) {
         Some(tm) => format!(
-            "{:04}/{:02}/{:02}_{:02}:{:02}:{:02}",
-            tm.tm_year + 1900,
-            tm.tm_mon + 1,
+            "{} {:02} {:02}:{:02}:{:02}",
+            usize::try_from(tm.tm_mon)
+                .ok()
+                .and_then(|m| MONTHS.get(m))
+                .unwrap_or(&"???"),
             tm.tm_mday,
             tm.tm_hour,
             tm.tm_min,
             tm.tm_sec
         ),
-        None => "????/??/??_??:??:??".to_owned(),
+        None => "??? ?? ??:??:??".to_owned(),
     }
 }
 
@@ -121,8 +128,8 @@ mod tests {
     #[test]
     fn log_stamp_shape() {
         let s = log_stamp();
-        assert_eq!(s.len(), 19, "{s}");
-        assert_eq!(&s[4..5], "/");
-        assert_eq!(&s[10..11], "_");
+        assert_eq!(s.len(), 15, "{s}");
+        assert!(MONTHS.contains(&&s[..3]), "{s}");
+        assert_eq!(&s[9..10], ":", "{s}");
     }
 }

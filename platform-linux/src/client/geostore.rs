@@ -1,9 +1,12 @@
 //! `geostore set|get|delete|list` (booth-protocol.md §2.4, §6.3): per-ticket
 //! attributes kept by a site. `get` prints the value the daemon sends
-//! (`value\n`), `list` its lines (`name value time`); set and delete print
-//! nothing on success.
+//! (`value\n`), `list` its lines (`name value time`); `set` reports
+//! "set succeeded!" and `delete` nothing (as booth 1.0 does). Writes aimed at
+//! an arbitrator are refused before anything is sent, as booth does.
 
-use std::net::SocketAddr;
+use booth_core::Role;
+
+use crate::config::MemberInfo;
 
 use booth_core::wire::attr::{value_from, AttrBody, AttrName};
 use booth_core::wire::client::RequestBody;
@@ -14,11 +17,12 @@ use super::args::AttrCmd;
 use super::output::{msg, print_raw, EXIT_ERROR, EXIT_OK};
 use super::session::{fourcc, result_name, Session};
 
-/// Runs one geostore command against `addr`.
+/// Runs one geostore command against `member` (`local`: it is this host).
 pub fn run(
     sess: &mut Session,
     cmd: AttrCmd,
-    addr: SocketAddr,
+    member: &MemberInfo,
+    local: bool,
     ticket: &str,
     attr: &str,
     value: &str,
@@ -27,6 +31,17 @@ pub fn run(
         sess.log.error(m);
         EXIT_ERROR
     };
+    if member.role == Role::Arbitrator && matches!(cmd, AttrCmd::Set | AttrCmd::Delete) {
+        return fail(
+            sess,
+            &if local {
+                msg::NO_ATTRS_HERE.to_owned()
+            } else {
+                msg::no_attrs_there(&member.addr.ip().to_string())
+            },
+        );
+    }
+    let addr = member.addr;
     let Ok(ticket_name) = name_from(ticket.as_bytes()) else {
         return fail(
             sess,
@@ -71,7 +86,12 @@ pub fn run(
                 Err(e) => fail(sess, &format!("cannot write the output: {e}")),
             }
         }
-        (Command::ClResult, Some(ResultCode::Success)) => EXIT_OK,
+        (Command::ClResult, Some(ResultCode::Success)) => {
+            if cmd == AttrCmd::Set {
+                sess.log.info(&msg::succeeded("set"));
+            }
+            EXIT_OK
+        }
         (_, Some(ResultCode::NoSuchAttr)) => fail(sess, &msg::attr_not_set(attr)),
         (_, Some(ResultCode::InvalidArg)) => fail(sess, &msg::no_ticket(ticket)),
         (_, Some(ResultCode::Auth)) => fail(sess, msg::AUTH),

@@ -45,9 +45,9 @@ pub fn pick_ticket(cfg: &Loaded, given: Option<&str>) -> Result<String, String> 
     }
     match cfg.tickets.as_slice() {
         [only] => Ok(only.name.clone()),
-        [] => Err("no ticket given, and the configuration defines none".to_owned()),
+        [] => Err("No ticket given. The configuration defines none.".to_owned()),
         many => Err(format!(
-            "no ticket given; the configuration has {} tickets ({}): name one with -t",
+            "No ticket given. The configuration has {} tickets ({}): name one with -t.",
             many.len(),
             many.iter()
                 .map(|t| t.name.as_str())
@@ -154,7 +154,8 @@ pub fn run(args: &Args) -> i32 {
             geostore::run(
                 &mut sess,
                 cmd,
-                addr,
+                &cfg.members[target],
+                local.index() == Some(target),
                 &ticket,
                 args.attr.as_deref().unwrap_or(""),
                 args.value.as_deref().unwrap_or(""),

@@ -1,10 +1,10 @@
 //! What the client prints, and its exit codes (booth-protocol.md §6.2, §6.3).
 //!
 //! Tables (list, peers, geostore values) go to stdout exactly as the daemon
-//! sent them. Everything else is a log line on stderr with the prefix
-//! booth's cluster-glue logging puts there:
-//! `<prog>[<pid>]: <YYYY/MM/DD_HH:MM:SS> <level>: <message>`. Scripts match
-//! the message part; the texts below are booth's.
+//! sent them. Everything else is a log line on stderr with the prefix booth
+//! 1.0 puts there (observed): `Nov 25 09:48:33 host booth: [32264]: info: …`,
+//! i.e. `<%b %d %T> <hostname> <prog>: [<pid>]: <level>: <message>`.
+//! Scripts match the message part; the texts below are booth's.
 
 use std::io::Write;
 
@@ -59,10 +59,11 @@ impl Log {
     /// The line as written, without the newline.
     pub fn line(&self, level: Level, msg: &str) -> String {
         format!(
-            "{}[{}]: {} {}: {}",
+            "{} {} {}: [{}]: {}: {}",
+            clock::log_stamp(),
+            hostname(),
             self.prog,
             std::process::id(),
-            clock::log_stamp(),
             level.as_str(),
             msg
         )
@@ -91,6 +92,19 @@ impl Log {
             self.write(Level::Debug, &msg());
         }
     }
+}
+
+/// This host's name (the node name), as syslog-style lines show it.
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
+    // within it when the name fits (we leave the last byte 0 regardless).
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
+    if r != 0 {
+        return "localhost".to_owned();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// Writes daemon text (list, peers, geostore) to stdout unchanged.
@@ -131,6 +145,10 @@ pub mod msg {
     pub fn arbitrator_there(addr: &str) -> String {
         format!("{addr} is just an arbitrator, cannot grant/revoke tickets there.")
     }
+    pub const NO_ATTRS_HERE: &str = "We're just an arbitrator, no attributes here.";
+    pub fn no_attrs_there(addr: &str) -> String {
+        format!("{addr} is just an arbitrator, no attributes there.")
+    }
     pub const AUTH: &str = "authentication error";
     pub fn no_ticket(t: &str) -> String {
         format!("ticket \"{t}\" does not exist")
@@ -144,8 +162,9 @@ pub mod msg {
     pub fn attr_not_set(a: &str) -> String {
         format!("attribute \"{a}\" not set")
     }
-    pub fn site_not_configured(s: &str) -> String {
-        format!("Site \"{s}\" not configured.")
+    /// `-s` names no configured member (booth 1.0's text; it exits 2, we 1).
+    pub fn site_not_found(s: &str) -> String {
+        format!("cannot find site \"{s}\"")
     }
 }
 
@@ -157,9 +176,15 @@ mod tests {
     fn log_lines_carry_the_cluster_glue_prefix() {
         let log = Log::new("booth", 0);
         let line = log.line(Level::Info, &msg::succeeded("grant"));
-        let pid = format!("booth[{}]: ", std::process::id());
-        assert!(line.starts_with(&pid), "{line}");
-        assert!(line.ends_with(" info: grant succeeded!"), "{line}");
+        let tail = format!(
+            " {} booth: [{}]: info: grant succeeded!",
+            hostname(),
+            std::process::id()
+        );
+        assert!(line.ends_with(&tail), "{line}");
+        // "Nov 25 09:48:33 "
+        assert_eq!(line.as_bytes()[3], b' ', "{line}");
+        assert_eq!(&line[9..10], ":", "{line}");
         assert!(log
             .line(Level::Error, msg::AUTH)
             .ends_with(" ERROR: authentication error"));

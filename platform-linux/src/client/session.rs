@@ -9,11 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use booth_core::wire::auth::Stamper;
 use booth_core::wire::client::{emit_client_request, parse_reply, ClientRequest, RequestBody};
-use booth_core::wire::{Command, DecodeError, Header, TicketBody, MAX_MSG_LEN};
+use booth_core::wire::{Command, DecodeError, Header, ResultCode, TicketBody, MAX_MSG_LEN};
 use booth_core::WallTime;
 
 use super::connection::{ConnError, Connection};
-use super::output::Log;
+use super::output::{msg, Log};
 
 /// A reply as the commands use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,9 +31,12 @@ pub struct Reply {
 pub enum ExchangeError {
     Conn(ConnError),
     /// The reply did not authenticate with our key, or was unsigned.
+    /// `refused`: its (unverified) header says the daemon refused our
+    /// request as unauthenticated, i.e. the keys differ.
     Auth {
         addr: SocketAddr,
         err: DecodeError,
+        refused: bool,
     },
     /// A well-formed booth message that is not a client reply.
     Unexpected {
@@ -50,7 +53,20 @@ impl fmt::Display for ExchangeError {
             ExchangeError::Conn(e) => e.fmt(f),
             ExchangeError::Auth {
                 addr,
+                refused: true,
+                ..
+            } => write!(
+                f,
+                "{} (the daemon at {} port {} refused our request, and its reply does not \
+                 verify with our key: is the authfile the same on all members?)",
+                msg::AUTH,
+                addr.ip(),
+                addr.port()
+            ),
+            ExchangeError::Auth {
+                addr,
                 err: DecodeError::MissingAuth,
+                ..
             } => write!(
                 f,
                 "the reply from {} port {} is not signed although our configuration has an \
@@ -58,7 +74,7 @@ impl fmt::Display for ExchangeError {
                 addr.ip(),
                 addr.port()
             ),
-            ExchangeError::Auth { addr, err } => write!(
+            ExchangeError::Auth { addr, err, .. } => write!(
                 f,
                 "the reply from {} port {} failed authentication ({err}); do all members \
                  use the same authfile?",
@@ -178,7 +194,10 @@ impl Session {
         let addr = conn.addr();
         let (r, _mac) = parse_reply(&buf, self.key.as_deref()).map_err(|err| {
             if err.is_auth_failure() {
-                ExchangeError::Auth { addr, err }
+                // Only to choose the message: this header is not trusted.
+                let refused = parse_reply(&buf, None)
+                    .is_ok_and(|(r, _)| r.result() == Some(ResultCode::Auth));
+                ExchangeError::Auth { addr, err, refused }
             } else {
                 ExchangeError::Unexpected { addr, err }
             }

@@ -56,8 +56,9 @@ pub fn find_local(members: &[MemberInfo]) -> Local {
 /// Why no daemon could be chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetError {
-    /// `-s` names an address or host that is not a configured member.
-    NotConfigured(String),
+    /// `-s` names an address or host that is not a configured member
+    /// (the text given, and the address a host name resolved to).
+    NotConfigured(String, Option<IpAddr>),
     /// `-s HOST` did not resolve to an IPv4 address.
     Resolve { host: String, err: String },
     /// No `-s` and no local member: the configured addresses.
@@ -73,7 +74,10 @@ pub enum TargetError {
 impl fmt::Display for TargetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TargetError::NotConfigured(s) => f.write_str(&msg::site_not_configured(s)),
+            TargetError::NotConfigured(s, None) => f.write_str(&msg::site_not_found(s)),
+            TargetError::NotConfigured(s, Some(ip)) => {
+                write!(f, "{} (resolved to {ip})", msg::site_not_found(s))
+            }
             TargetError::Resolve { host, err } => write!(
                 f,
                 "cannot resolve \"{host}\" to an IPv4 address ({err}); \
@@ -106,8 +110,8 @@ impl std::error::Error for TargetError {}
 
 /// The member `-s SITE` means.
 fn by_name(members: &[MemberInfo], site: &str) -> Result<usize, TargetError> {
-    let ip = match site.parse::<IpAddr>() {
-        Ok(ip) => ip,
+    let (ip, resolved) = match site.parse::<IpAddr>() {
+        Ok(ip) => (ip, false),
         Err(_) => {
             let resolved = (site, 0u16)
                 .to_socket_addrs()
@@ -120,13 +124,13 @@ fn by_name(members: &[MemberInfo], site: &str) -> Result<usize, TargetError> {
                     host: site.to_owned(),
                     err: "no IPv4 address".to_owned(),
                 })?;
-            resolved.ip()
+            (resolved.ip(), true)
         }
     };
     members
         .iter()
         .position(|m| m.addr.ip() == ip)
-        .ok_or_else(|| TargetError::NotConfigured(site.to_owned()))
+        .ok_or_else(|| TargetError::NotConfigured(site.to_owned(), resolved.then_some(ip)))
 }
 
 /// The member to talk to.
@@ -195,11 +199,11 @@ mod tests {
         assert_eq!(choose(&m, Some("198.51.100.1"), &Local::NotFound), Ok(1));
         assert_eq!(
             choose(&m, Some("192.0.2.9"), &Local::NotFound),
-            Err(TargetError::NotConfigured("192.0.2.9".into()))
+            Err(TargetError::NotConfigured("192.0.2.9".into(), None))
         );
         assert_eq!(
-            TargetError::NotConfigured("x".into()).to_string(),
-            "Site \"x\" not configured."
+            TargetError::NotConfigured("x".into(), None).to_string(),
+            "cannot find site \"x\""
         );
     }
 

@@ -3,9 +3,10 @@
 
 use super::args::Personality;
 
-/// `<prog> <version>`, as booth prints it.
-pub fn version(prog: &str) -> String {
-    format!("{prog} {}", env!("CARGO_PKG_VERSION"))
+/// `<argv0> <version>`, as booth prints it (`argv[0]` as typed:
+/// `/usr/sbin/booth 1.0`).
+pub fn version(argv0: &str) -> String {
+    format!("{argv0} {}", env!("CARGO_PKG_VERSION"))
 }
 
 const COMMON: &str = "\
