@@ -30,13 +30,18 @@ use std::time::Duration;
 
 use crate::config::{self, Loaded};
 
-use args::{Action, Args, ClientCmd};
+use args::{Action, Args, AttrCmd, ClientCmd};
 use connection::DEFAULT_READ_TIMEOUT;
 use output::{Log, EXIT_ERROR};
 use session::Session;
 
-/// Extra wait on top of a ticket's `expire + acquire-after` with `-w`/`-C`.
-const WAIT_SLACK: Duration = Duration::from_secs(30);
+/// Extra wait with `-w`/`-C`, on top of three times the ticket's
+/// `expire + acquire-after` (our daemon keeps a waiting grant client for
+/// 3 × (expire + acquire-after) + 60 s; its verdict must arrive first).
+const WAIT_SLACK: Duration = Duration::from_secs(90);
+/// Default wait for geostore set/delete: the site writes the CIB
+/// (`crm_ticket`, up to 20 s a try) before it answers.
+const ATTR_WRITE_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// The ticket a command is about: the given one, or the only configured one.
 pub fn pick_ticket(cfg: &Loaded, given: Option<&str>) -> Result<String, String> {
@@ -58,11 +63,17 @@ pub fn pick_ticket(cfg: &Loaded, given: Option<&str>) -> Result<String, String> 
 }
 
 /// Per-reply read timeout: `--timeout` if given; with `-w`/`-C` long enough
-/// for the daemon's commit delay (`expire + acquire-after`) plus slack;
-/// otherwise 30 s.
+/// for the daemon's commit delay (`expire + acquire-after`, three times) plus
+/// slack; for geostore writes [`ATTR_WRITE_TIMEOUT`]; otherwise 30 s.
 pub fn read_timeout(args: &Args, cfg: &Loaded, ticket: Option<&str>) -> Option<Duration> {
     if let Some(t) = args.timeout {
         return t;
+    }
+    if matches!(
+        args.action,
+        Action::Geostore(AttrCmd::Set | AttrCmd::Delete)
+    ) {
+        return Some(ATTR_WRITE_TIMEOUT);
     }
     let waits = matches!(
         args.action,
@@ -72,7 +83,7 @@ pub fn read_timeout(args: &Args, cfg: &Loaded, ticket: Option<&str>) -> Option<D
     match ticket_cfg {
         Some(tc) if waits => {
             let delay = Duration::from_millis(tc.expire.0.saturating_add(tc.acquire_after.0));
-            Some((delay + WAIT_SLACK).max(DEFAULT_READ_TIMEOUT))
+            Some((delay.saturating_mul(3) + WAIT_SLACK).max(DEFAULT_READ_TIMEOUT))
         }
         _ => Some(DEFAULT_READ_TIMEOUT),
     }
@@ -150,7 +161,8 @@ pub fn run(args: &Args) -> i32 {
                     return EXIT_ERROR;
                 }
             };
-            let mut sess = Session::new(log, key, from, read_timeout(args, &cfg, None));
+            let timeout = read_timeout(args, &cfg, Some(&ticket));
+            let mut sess = Session::new(log, key, from, timeout);
             geostore::run(
                 &mut sess,
                 cmd,
@@ -162,5 +174,52 @@ pub fn run(args: &Args) -> i32 {
             )
         }
         Action::Daemon | Action::Status | Action::Version | Action::Help => EXIT_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Loaded {
+        crate::config::parse(
+            "site = 192.0.2.1\nsite = 198.51.100.1\narbitrator = 203.0.113.1\n\
+             ticket = \"tA\"\n    expire = 200\n    acquire-after = 10\n",
+            "booth.conf",
+        )
+        .unwrap()
+    }
+
+    fn timeout_for(line: &str, ticket: Option<&str>) -> Option<Duration> {
+        let v: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+        read_timeout(&args::parse(&v).unwrap(), &cfg(), ticket)
+    }
+
+    #[test]
+    fn read_timeouts() {
+        let s = Duration::from_secs;
+        assert_eq!(timeout_for("booth list", None), Some(s(30)));
+        assert_eq!(timeout_for("booth grant tA", Some("tA")), Some(s(30)));
+        // 3 × (200 + 10) + 90.
+        assert_eq!(timeout_for("booth grant -w tA", Some("tA")), Some(s(720)));
+        assert_eq!(timeout_for("booth grant -C tA", Some("tA")), Some(s(720)));
+        assert_eq!(timeout_for("booth revoke -w tX", Some("tX")), Some(s(30)));
+        assert_eq!(timeout_for("geostore set a b", Some("tA")), Some(s(150)));
+        assert_eq!(timeout_for("geostore get a", Some("tA")), Some(s(30)));
+        assert_eq!(
+            timeout_for("booth grant -w --timeout 2 tA", Some("tA")),
+            Some(s(2))
+        );
+        assert_eq!(
+            timeout_for("booth grant -w --timeout 0 tA", Some("tA")),
+            None
+        );
+    }
+
+    #[test]
+    fn ticket_defaults_to_the_only_one() {
+        let c = cfg();
+        assert_eq!(pick_ticket(&c, None).unwrap(), "tA");
+        assert_eq!(pick_ticket(&c, Some("tB")).unwrap(), "tB");
     }
 }

@@ -17,7 +17,8 @@ const COMMON: &str = "\
                   default: the member configured on this host
   -t TICKET       Ticket; may be left out when only one is configured
   -D              More output on stderr (repeat for more)
-  --timeout SECS  Longest wait for each reply (default 30; 0 = no limit)
+  --timeout SECS  Longest wait for each reply (default 30, geostore set and
+                  delete 150; 0 = no limit)
   -h, --help      This text
   -V, --version   Version
 ";
@@ -66,8 +67,8 @@ Options:
                   up (manual tickets: grant even if granted elsewhere); careful!
   -w              grant/revoke: wait for the final outcome
   -C              grant: wait until the ticket is committed to the CIB (implies -w);
-                  with -w or -C the default --timeout is the ticket's
-                  expire + acquire-after + 30 s
+                  with -w or -C the default --timeout is
+                  3 x (expire + acquire-after) + 90 s of the ticket
   --json          list, peers, status: JSON on stdout
   -S              daemon: stay in the foreground (systemd)
   -l LOCKFILE     daemon, status: lock file (default /var/run/booth/NAME.pid)
