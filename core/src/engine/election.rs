@@ -35,10 +35,20 @@ impl Ticket {
             return;
         }
         self.timers.stop(Timer::ElectionStart);
+        if self.state != State::Leader {
+            // A revoke's or step-down's re-sends belong to the old term: a
+            // late copy must not undo the leadership this election may bring.
+            self.exchange = None;
+            self.timers.stop(Timer::Resend);
+        }
         self.raise_term(self.term.saturating_add(1));
         self.record_vote(cx.me as u8);
         let mut votes = [None; MAX_MEMBERS];
         votes[cx.me] = Some(cx.me as u8);
+        if self.leader == Leader::NoOne {
+            // This election may grant the ticket again: "revoked" is history.
+            self.leader = Leader::Unknown;
+        }
         self.election = Some(Election {
             reason,
             term: self.term,
@@ -85,8 +95,12 @@ impl Ticket {
             // Our lease is over (or the candidate is us restarted elsewhere): yield.
             self.give_up(cx);
         }
-        if !self.lease_blocks_votes(cx) && !self.leader_is(m.from) && self.leader != Leader::NoOne {
-            self.leader = Leader::Unknown;
+        if !self.lease_blocks_votes(cx)
+            && !self.leader_is(m.from)
+            && matches!(self.leader, Leader::Member(_))
+        {
+            // Our lease ran out and this request beat our own timer to it.
+            self.on_lease_lost(cx);
         }
         if m.term > self.term {
             self.raise_term(m.term);
@@ -95,6 +109,16 @@ impl Ticket {
             }
         }
         self.record_vote(m.from as u8);
+        if self.wants_election && self.timers.is_set(Timer::ElectionStart) {
+            // Give the candidate we vote for a round before trying ourselves.
+            let delay = cx.tc.timeout + cx.tc.timeout + cx.backoff();
+            self.timers.set(Timer::ElectionStart, cx.now + delay);
+        }
+        if self.leader == Leader::NoOne {
+            // An election after the revoke may grant the ticket again: our
+            // "revoked" is no longer news (else we would refuse its failover).
+            self.leader = Leader::Unknown;
+        }
         let mut msg = self.message(cx, Command::VoteFor, 1 << m.from);
         msg.request = Command::ReqVote.as_u32();
         msg.leader = self
@@ -144,7 +168,10 @@ impl Ticket {
             if answered {
                 self.count_votes(cx);
             }
-        } else if m.leader == Leader::NoOne && self.leader_is(m.from) && self.state != State::Leader
+        } else if m.leader == Leader::NoOne
+            && self.leader_is(m.from)
+            && m.term == self.leader_term
+            && self.state != State::Leader
         {
             // Our leader gave the ticket up (its handler failed): it revoked first.
             self.leader = Leader::Unknown;
@@ -224,10 +251,16 @@ impl Ticket {
         if self.state == State::Leader && lease_msg && m.result == ResultCode::TermOutdated.as_u32()
         {
             // A member saw a higher term (a failed election) and will not follow
-            // us in our old one: win a newer term, keeping the lease meanwhile.
+            // us in our old one. With a lease to protect, win a newer term
+            // keeping it meanwhile; without one, yield as Raft does (two
+            // leaseless leaders re-electing would fight forever).
             if m.term > self.leader_term && self.election.is_none() {
                 self.raise_term(m.term);
-                self.start_election(cx, Reason::Reacquire);
+                if self.deadline.is_some_and(|d| d > cx.now) {
+                    self.start_election(cx, Reason::Reacquire);
+                } else {
+                    self.give_up(cx);
+                }
             }
             return;
         }
@@ -255,8 +288,10 @@ impl Ticket {
                 self.state = State::Follower;
                 self.arm_lease_lost(cx);
             }
-            (Some(ResultCode::YouOutdated), Leader::NoOne) => {
+            (Some(ResultCode::YouOutdated), Leader::NoOne) if m.term >= self.leader_term => {
                 // The ticket was revoked while we were away: nobody wants it.
+                // (A revoke older than the lease we lost is stale news: that
+                // voter missed the later grant, and costs us one vote only.)
                 self.wants_election = false;
                 self.lose_election(cx);
                 self.state = State::Init;

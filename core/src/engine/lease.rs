@@ -180,7 +180,8 @@ impl Ticket {
         if self.state != State::Leader {
             return;
         }
-        if cx.tc.has_handler {
+        // While the takeover's own check still runs, renew without a second one.
+        if cx.tc.has_handler && self.handler.is_none() {
             self.handler = Some(HandlerReason::Renewal);
             self.out_handler = Some(HandlerReason::Renewal);
         } else {

@@ -122,7 +122,9 @@ impl Ticket {
 
     /// The leader revoked the ticket.
     pub fn on_revoked(&mut self, cx: &mut Ctx, m: &Incoming) {
-        if self.leader_is(m.from) && self.state != State::Leader {
+        // Only for the leadership we follow: a late copy of an older revoke
+        // must not end a newer lease.
+        if self.leader_is(m.from) && m.term == self.leader_term && self.state != State::Leader {
             self.wants_election = false;
             self.timers.stop(Timer::ElectionStart);
             self.state = State::Init;

@@ -43,6 +43,8 @@ impl Ticket {
                 self.lease_end = Some(refuse_until);
                 self.term = term;
                 self.leader_term = term;
+                // We may have voted in that term: count it as done.
+                self.voted_for = Some(cx.me as u8);
             }
         }
         if cx.tc.mode == Mode::Manual {

@@ -92,6 +92,9 @@ pub struct Auditor {
     pub violations: Vec<Violation>,
     /// Shortest gap seen between one holder's end and the next holder's start.
     pub min_handover_gap: Option<u64>,
+    /// Per ticket: a member lost its state since the last grant began, so the
+    /// next holder's term cannot be checked (amnesia forgets votes).
+    amnesia: Vec<bool>,
 }
 
 impl Auditor {
@@ -103,6 +106,7 @@ impl Auditor {
                     ..Default::default()
                 })
                 .collect(),
+            amnesia: vec![false; tickets],
             ..Default::default()
         }
     }
@@ -146,7 +150,7 @@ impl Auditor {
                     } else {
                         term <= prev_term
                     };
-                    if bad {
+                    if bad && !self.amnesia[ticket] {
                         self.violations.push(Violation::TermNotIncreasing {
                             ticket,
                             at: now,
@@ -165,6 +169,7 @@ impl Auditor {
                         }
                     }
                 }
+                self.amnesia[ticket] = false;
                 *slot = Some(Grant {
                     since: now,
                     until,
@@ -173,6 +178,11 @@ impl Auditor {
             }
         }
         audit.last = Some((site, audit.grants[site].map_or(term, |g| g.term)));
+    }
+
+    /// A member lost its persisted state (a new disk).
+    pub fn amnesia(&mut self) {
+        self.amnesia.iter_mut().for_each(|a| *a = true);
     }
 
     /// A site committed "not granted here".

@@ -19,7 +19,7 @@ pub use rng::SimRng;
 
 use booth_core::config::{Config, Member as MemberConfig, Role, TicketConfig, WireTimeUnit};
 use booth_core::engine::{
-    AdminRequest, AdminResponse, ClientId, Event, Restore, Source, TicketView,
+    AdminRequest, AdminResponse, ClientId, Event, Owner, Restore, Source, TicketView,
 };
 use booth_core::time::{Duration, Instant, Now, WallTime};
 use booth_core::{Node, SiteId};
@@ -302,8 +302,13 @@ impl Sim {
                             )
                         });
                         self.auditor.revoked(c.ticket, m, self.now);
-                        if matches!(c.owner, booth_core::engine::Owner::Site(_)) {
-                            self.knows[c.ticket][m] = true;
+                        // It knows of a grant while it sees an owner, and keeps
+                        // knowing when it loses track (owner unknown); a revoke
+                        // is all it knows after "owner nobody".
+                        match c.owner {
+                            Owner::Site(_) => self.knows[c.ticket][m] = true,
+                            Owner::NoOne => self.knows[c.ticket][m] = false,
+                            Owner::Unknown => {}
                         }
                     }
                 }
@@ -474,6 +479,7 @@ impl Sim {
             if m < self.spec.sites {
                 self.knows.iter_mut().for_each(|sites| sites[m] = false);
             }
+            self.auditor.amnesia();
         }
         self.trace
             .log(self.now, || format!("fault: m{m} restarts ({mode:?})"));
