@@ -279,7 +279,7 @@ impl Ticket {
                 // (Second-hand lease time only delays us; a zero remainder must
                 // not restart our acquire-after wait, or candidates keep each
                 // other waiting forever.)
-                let left = cx.from_wire(m.valid_for).min(cx.tc.expire);
+                let left = cx.wire_duration(m.valid_for).min(cx.tc.expire);
                 self.leader = Leader::Member(l);
                 self.leader_term = m.term;
                 let end = cx.now + left;

@@ -126,7 +126,9 @@ impl Ticket {
         }
         let deadline = match cx.tc.mode {
             Mode::Manual => FOREVER,
-            Mode::Automatic => ex.sent_at + cx.tc.holder_lease(cx.from_wire(ex.valid_for), cx.unit),
+            Mode::Automatic => {
+                ex.sent_at + cx.tc.holder_lease(cx.wire_duration(ex.valid_for), cx.unit)
+            }
         };
         // A renewal's heartbeat carries the lease already counted; only the
         // first one after winning, and each update, moves the deadline.
@@ -135,14 +137,12 @@ impl Ticket {
             self.deadline = Some(deadline);
             self.arm_holder_deadline(cx);
         }
+        // Manual tickets have no lease to renew: one heartbeat round is all.
         match (ex.cmd, cx.tc.mode) {
             (Command::Heartbeat, Mode::Automatic) => self.send_update(cx),
-            (Command::Update, _) | (Command::Heartbeat, Mode::Manual) => {
-                if cx.tc.mode == Mode::Automatic {
-                    self.timers
-                        .set(Timer::Renewal, ex.sent_at + cx.tc.renewal_freq);
-                }
-            }
+            (Command::Update, Mode::Automatic) => self
+                .timers
+                .set(Timer::Renewal, ex.sent_at + cx.tc.renewal_freq),
             _ => {}
         }
     }
@@ -261,7 +261,7 @@ impl Ticket {
         if m.term == self.term {
             self.record_vote(m.from as u8);
         }
-        let v = cx.from_wire(m.valid_for);
+        let v = cx.wire_duration(m.valid_for);
         if cx.tc.mode == Mode::Automatic && v.0 > cx.tc.expire.0 + cx.unit.millis() {
             self.out_timing_mismatch |= 1 << m.from;
         }

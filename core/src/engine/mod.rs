@@ -288,31 +288,22 @@ impl<const TICKETS: usize> Node<TICKETS> {
 
     fn count_drop(&mut self, source: Source, e: RecvError) {
         let c = &mut self.counters;
-        let peer = match source {
-            Source::Member(m) => self.peers.get_mut(m),
-            Source::Unknown => None,
-        };
-        let bump = |n: &mut u32| *n = n.saturating_add(1);
-        match e {
-            RecvError::Decode(_) => {
-                bump(&mut c.decode_errors);
-                peer.map(|p| bump(&mut p.errors));
-            }
-            RecvError::Auth(_) => {
-                bump(&mut c.auth_failures);
-                peer.map(|p| bump(&mut p.authfail));
-            }
-            RecvError::UnknownSender => bump(&mut c.unknown_sender),
-            RecvError::UnknownTicket => {
-                bump(&mut c.unknown_ticket);
-                peer.map(|p| bump(&mut p.invalid));
-            }
+        let (node_counter, peer_counter): (&mut u32, fn(&mut PeerStats) -> &mut u32) = match e {
+            RecvError::Decode(_) => (&mut c.decode_errors, |p| &mut p.errors),
+            RecvError::Auth(_) => (&mut c.auth_failures, |p| &mut p.authfail),
+            RecvError::UnknownSender => (&mut c.unknown_sender, |p| &mut p.invalid),
+            RecvError::UnknownTicket => (&mut c.unknown_ticket, |p| &mut p.invalid),
             RecvError::Spoofed
             | RecvError::FromSelf
             | RecvError::InvalidLeader
-            | RecvError::NotAPeerCommand => {
-                bump(&mut c.invalid);
-                peer.map(|p| bump(&mut p.invalid));
+            | RecvError::NotAPeerCommand => (&mut c.invalid, |p| &mut p.invalid),
+        };
+        *node_counter = node_counter.saturating_add(1);
+        // An unknown sender has no peer entry to blame.
+        if let (Source::Member(m), false) = (source, e == RecvError::UnknownSender) {
+            if let Some(p) = self.peers.get_mut(m) {
+                let n = peer_counter(p);
+                *n = n.saturating_add(1);
             }
         }
     }

@@ -74,7 +74,7 @@ impl Ticket {
             self.raise_term(m.term);
         }
         if let Leader::Member(l) = m.leader {
-            let left = cx.from_wire(m.valid_for).min(cx.tc.expire);
+            let left = cx.wire_duration(m.valid_for).min(cx.tc.expire);
             let adopt = l as usize != cx.me
                 && left.0 > 0
                 && !matches!(self.state, State::Leader | State::Candidate)

@@ -110,10 +110,10 @@ impl Ctx<'_> {
             .fold(0, |mask, (i, _)| mask | 1 << i)
     }
     /// A duration as `term_valid_for` units, truncated like booth.
-    pub fn to_wire(&self, d: Duration) -> u32 {
+    pub fn wire_units(&self, d: Duration) -> u32 {
         (d.0 / self.unit.millis()).min(u32::MAX as u64) as u32
     }
-    pub fn from_wire(&self, v: u32) -> Duration {
+    pub fn wire_duration(&self, v: u32) -> Duration {
         Duration(v as u64 * self.unit.millis())
     }
     /// Uniform back-off in 0..=min(1 s, timeout), as booth's `add_random_delay()`.
@@ -281,7 +281,7 @@ impl Ticket {
     /// Remaining lease as it goes on the wire.
     pub fn wire_valid_for(&self, cx: &Ctx) -> u32 {
         match self.lease_end {
-            Some(end) => cx.to_wire(end.saturating_since(cx.now)),
+            Some(end) => cx.wire_units(end.saturating_since(cx.now)),
             None => 0,
         }
     }

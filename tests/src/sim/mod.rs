@@ -272,10 +272,7 @@ impl Sim {
     /// Takes every event and datagram the member has for us.
     fn drain(&mut self, m: usize) {
         let now = self.now_of(m);
-        loop {
-            let Some(event) = self.members[m].node.as_mut().and_then(|n| n.poll_event()) else {
-                break;
-            };
+        while let Some(event) = self.members[m].node.as_mut().and_then(|n| n.poll_event()) {
             match event {
                 Event::Persist { ticket, state } => {
                     self.members[m].persisted[ticket] = Restore::Persisted(state)
