@@ -581,6 +581,18 @@ impl Sim {
         self.granted_since_revoke[ticket] && self.knows[ticket].iter().any(|k| *k)
     }
 
+    /// Sets a member's clock-rate error (only before anything ran, so its
+    /// clock does not jump).
+    pub fn set_drift(&mut self, m: usize, ppm: i64) {
+        assert_eq!(self.now, 0, "set clock rates before running");
+        self.members[m].clock.ppm = ppm;
+    }
+
+    /// The counters of a running member.
+    pub fn counters(&self, m: usize) -> Option<booth_core::engine::Counters> {
+        self.node(m).map(|n| n.counters())
+    }
+
     pub fn seed(&self) -> u64 {
         self.seed
     }
