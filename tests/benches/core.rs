@@ -1,38 +1,13 @@
 //! Benchmarks (reports, not tests): the cost of one authenticated packet in
 //! the core, and how fast the simulator runs. `cargo bench -p booth-tests`.
 
-use booth_core::config::{Config, Member, Role, TicketConfig};
 use booth_core::engine::{Restore, Source};
-use booth_core::time::{Duration, Instant, Now, WallTime};
+use booth_core::time::{Instant, Now, WallTime};
 use booth_core::wire::{self, Command, Header, PeerMessage, TicketBody};
-use booth_core::{Node, SiteId};
+use booth_core::Node;
+use booth_tests::fixtures::{self, KEY};
 use booth_tests::sim::scenario::run_seed;
 use std::time::Instant as Clock;
-
-const KEY: &[u8] = b"0123456789abcdef";
-
-fn config() -> Config<8> {
-    let mut c = Config::new();
-    for (i, role) in [Role::Site, Role::Site, Role::Arbitrator]
-        .into_iter()
-        .enumerate()
-    {
-        c.members
-            .push(Member {
-                id: SiteId::from_ipv4([127, 0, 0, 2 + i as u8]),
-                role,
-            })
-            .unwrap();
-    }
-    let t = TicketConfig::new("tA").unwrap().with_timing(
-        Duration::from_secs(10),
-        Duration::from_secs(1),
-        3,
-    );
-    c.tickets.push(t).unwrap();
-    c.key = Some(heapless::Vec::from_slice(KEY).unwrap());
-    c
-}
 
 fn stats(mut xs: Vec<f64>) -> (f64, f64, f64) {
     xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -42,7 +17,7 @@ fn stats(mut xs: Vec<f64>) -> (f64, f64, f64) {
 /// A follower receives a signed heartbeat, verifies it, updates its lease and
 /// answers with a signed ack: the whole per-packet path of the core.
 fn packet_cost() -> (f64, f64, f64) {
-    let cfg = config();
+    let cfg: booth_core::Config<8> = fixtures::formation(&["tA"]);
     let wall = 1_790_000_000u32;
     let leader = cfg.members[0].id.0;
     let batch = 2000;

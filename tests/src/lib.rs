@@ -1,4 +1,5 @@
 //! Tests for booth-rs beyond unit tests: the deterministic simulator that runs
 //! whole formations of the real core under faults, and the helpers of the
 //! interop and end-to-end suites.
+pub mod fixtures;
 pub mod sim;

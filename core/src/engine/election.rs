@@ -34,6 +34,12 @@ impl Ticket {
         if !cx.is_site() || cx.tc.mode == Mode::Manual || self.election.is_some() {
             return;
         }
+        let failover = matches!(reason, Reason::TicketLost | Reason::StepDown);
+        if failover && !self.failover_allowed {
+            // booth: `attr-prereq auto` gates failover elections. We keep
+            // wanting the ticket and try when the prerequisite holds again.
+            return;
+        }
         self.timers.stop(Timer::ElectionStart);
         if self.state != State::Leader {
             // A revoke's or step-down's re-sends belong to the old term: a
@@ -164,8 +170,15 @@ impl Ticket {
             if e.votes[m.from].is_none() {
                 e.votes[m.from] = Some(choice);
             }
-            let answered = e.votes[..cx.members.len()].iter().all(Option::is_some);
-            if answered {
+            let votes = &e.votes[..cx.members.len()];
+            let answered = votes.iter().all(Option::is_some);
+            // A strict majority in our term cannot be beaten: no need to wait
+            // out the election for silent members (booth waits a `timeout`).
+            // An un-forced admin grant still waits, for every site's vote
+            // decides its commit delay.
+            let mine = votes.iter().filter(|v| **v == Some(cx.me as u8)).count();
+            let waits_for_sites = e.reason == Reason::Admin && self.grant_delay.is_some();
+            if answered || (mine >= cx.majority() && !waits_for_sites) {
                 self.count_votes(cx);
             }
         } else if m.leader == Leader::NoOne
@@ -315,6 +328,15 @@ impl Ticket {
         }
         self.fail_admin_grant(cx, ResultCode::SyncFail);
         self.retry_election(cx, reason);
+    }
+
+    /// The platform's verdict on `attr-prereq auto`.
+    pub fn set_failover_allowed(&mut self, cx: &mut Ctx, allowed: bool) {
+        let was = core::mem::replace(&mut self.failover_allowed, allowed);
+        if allowed && !was && self.wants_election && self.election.is_none() {
+            let delay = cx.backoff();
+            self.schedule_election(cx, Reason::TicketLost, delay);
+        }
     }
 
     /// A lost ticket with nobody leading yet: try again after a round's time,

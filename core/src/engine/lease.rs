@@ -198,17 +198,18 @@ impl Ticket {
     }
 
     /// Stops leading: revoke here (owner unknown), keep the advertised lease so
-    /// our vote waits it out, and try again after it (booth's "lost majority").
+    /// our vote for others waits it out, and try again (booth's "lost majority").
     pub fn give_up(&mut self, cx: &mut Ctx) {
         self.drop_leadership();
         self.state = State::Follower;
         self.leader = Leader::Unknown;
         self.commit_not_granted(cx);
         self.out_persist = true;
-        if let Some(end) = self.lease_end {
-            let delay = end.saturating_since(cx.now) + cx.tc.acquire_after + cx.backoff();
-            self.schedule_election(cx, Reason::Reacquire, delay);
-        }
+        // Our lease copy keeps our vote from others until it ends; our own
+        // candidacy needs no wait (the voters guard their leases), and the
+        // members still holding our heartbeat's lease will vote only for us.
+        let delay = cx.tc.timeout + cx.backoff();
+        self.schedule_election(cx, Reason::Reacquire, delay);
     }
 
     pub fn on_commit_delay_timer(&mut self) {

@@ -28,6 +28,7 @@ pub use ticket::{Leader, State, MAX_WAITERS};
 use crate::config::{Config, ConfigError, TicketConfig};
 use crate::site_id::NO_ONE;
 use crate::time::{Instant, Now};
+use crate::wire::auth::Stamper;
 use crate::wire::{self, Command, DecodeError, Header, PeerMessage, ReplayWindow, TicketBody};
 use crate::MAX_MEMBERS;
 use admin::Waiter;
@@ -146,8 +147,9 @@ pub struct Node<const TICKETS: usize> {
     counters: Counters,
     /// Latest `now.mono` seen: time never runs backwards in here.
     now: Instant,
-    /// Last auth timestamp sent, kept strictly increasing for booth peers.
-    last_stamp: (u32, u32),
+    /// Header stamps: strictly increasing, so booth peers with a key take
+    /// every packet on their fast path and our followers can echo them.
+    stamper: Stamper,
 }
 
 impl<const TICKETS: usize> Node<TICKETS> {
@@ -178,7 +180,7 @@ impl<const TICKETS: usize> Node<TICKETS> {
             peer_up: 0,
             counters: Counters::default(),
             now: now.mono,
-            last_stamp: (0, 0),
+            stamper: Stamper::new(),
         };
         for i in 0..node.config.tickets.len() {
             // Capacity equals the config's, so this cannot fail.
@@ -355,6 +357,16 @@ impl<const TICKETS: usize> Node<TICKETS> {
         }
     }
 
+    /// Whether `attr-prereq auto` holds for `ticket` at this site: while it
+    /// does not, this site starts no failover election for it (booth's rule;
+    /// admin grants are gated by `attr-prereq manual` before `handle_admin`).
+    pub fn set_failover_allowed(&mut self, now: Now, ticket: TicketIndex, allowed: bool) {
+        self.advance(now);
+        if ticket < self.tickets.len() {
+            self.with_ticket(ticket, |t, cx| t.set_failover_allowed(cx, allowed));
+        }
+    }
+
     fn advance(&mut self, now: Now) {
         self.now = self.now.max(now.mono);
     }
@@ -438,7 +450,7 @@ impl<const TICKETS: usize> Node<TICKETS> {
             let (to, m) = self.out.pop()?;
             let (secs, usecs) = match m.echo {
                 Some(echo) => echo,
-                None => self.stamp(now),
+                None => self.stamper.stamp(now.wall),
             };
             self.note_lease_copy(&m, (secs, usecs));
             let msg = PeerMessage {
@@ -490,21 +502,6 @@ impl<const TICKETS: usize> Node<TICKETS> {
                 t.lead_first_stamp.get_or_insert(stamp);
             }
         }
-    }
-
-    /// Wall-clock header stamp, strictly increasing. booth peers without a
-    /// key ignore it; booth peers with one take every packet on their fast
-    /// path; our followers echo it in their acks.
-    fn stamp(&mut self, now: Now) -> (u32, u32) {
-        let mut s = (now.wall.secs() as u32, now.wall.subsec_micros());
-        if s <= self.last_stamp {
-            s = match self.last_stamp.1 {
-                999_999 => (self.last_stamp.0.wrapping_add(1), 0),
-                u => (self.last_stamp.0, u + 1),
-            };
-        }
-        self.last_stamp = s;
-        s
     }
 
     /// When to call `handle_timeout` next.

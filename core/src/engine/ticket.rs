@@ -194,6 +194,9 @@ pub(crate) struct Ticket {
     pub next_reason: Reason,
     /// The ticket was lost here (not revoked): keep electing until somebody leads.
     pub wants_election: bool,
+    /// `attr-prereq auto` holds (the platform evaluates it): failover
+    /// elections (ticket lost, step-down) may start.
+    pub failover_allowed: bool,
     /// Failed rounds of an admin grant's election.
     pub admin_rounds: u8,
     /// An admin grant's commit delay (booth §3.5 step 7).
@@ -237,6 +240,7 @@ impl Ticket {
             election: None,
             next_reason: Reason::JustSo,
             wants_election: false,
+            failover_allowed: true,
             admin_rounds: 0,
             commit_delay: None,
             acquire_ok: false,

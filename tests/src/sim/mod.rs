@@ -49,6 +49,8 @@ pub struct Spec {
     pub handler: bool,
     /// Probability that a handler run fails.
     pub handler_failure: f64,
+    /// `mode = manual` for every ticket.
+    pub manual: bool,
 }
 
 impl Spec {
@@ -68,6 +70,7 @@ impl Spec {
             key: true,
             handler: false,
             handler_failure: 0.0,
+            manual: false,
         }
     }
 
@@ -100,6 +103,9 @@ impl Spec {
             tc.acquire_after = Duration(self.acquire_after_ms);
             tc.max_drift_ppm = self.drift_ppm;
             tc.has_handler = self.handler;
+            if self.manual {
+                tc.mode = booth_core::config::Mode::Manual;
+            }
             c.tickets.push(tc).expect("ticket capacity");
         }
         if self.key {
@@ -131,6 +137,8 @@ struct Member {
     cib_term: Vec<u32>,
     /// Handler runs in flight: (true time due, ticket, ok).
     handlers: Vec<(u64, usize, bool)>,
+    /// Every handler run of this member fails (a site whose service broke).
+    handlers_fail: bool,
     boots: u64,
 }
 
@@ -203,6 +211,7 @@ impl Sim {
                     persisted: vec![Restore::Fresh; spec.tickets],
                     cib_term: vec![0; spec.tickets],
                     handlers: Vec::new(),
+                    handlers_fail: false,
                     boots: 0,
                 }
             })
@@ -311,7 +320,8 @@ impl Sim {
                 }
                 Event::RunHandler { ticket, .. } => {
                     let due = self.now + self.rng.range(0, 300);
-                    let ok = !self.rng.chance(self.spec.handler_failure);
+                    let ok = !self.members[m].handlers_fail
+                        && !self.rng.chance(self.spec.handler_failure);
                     self.members[m].handlers.push((due, ticket, ok));
                 }
                 Event::CancelHandler { ticket } => {
@@ -586,6 +596,16 @@ impl Sim {
     pub fn set_drift(&mut self, m: usize, ppm: i64) {
         assert_eq!(self.now, 0, "set clock rates before running");
         self.members[m].clock.ppm = ppm;
+    }
+
+    /// Makes every before-acquire-handler run of member `m` fail (or not).
+    pub fn fail_handlers(&mut self, m: usize, fail: bool) {
+        self.members[m].handlers_fail = fail;
+    }
+
+    /// Tells a site whether `attr-prereq auto` holds for a ticket.
+    pub fn set_failover_allowed(&mut self, m: usize, ticket: usize, allowed: bool) {
+        self.with_node(m, |n, now| n.set_failover_allowed(now, ticket, allowed));
     }
 
     /// The counters of a running member.

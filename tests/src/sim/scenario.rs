@@ -71,6 +71,7 @@ impl Scenario {
             key: rng.chance(0.5),
             handler: rng.chance(0.25),
             handler_failure: 0.03,
+            manual: false,
         };
         let heal_at = 12 * expire;
         let mut actions = Vec::new();

@@ -3,38 +3,16 @@
 //! while a Persist is undrained, and it never claims a grant that has already
 //! run out.
 
-use booth_core::config::{Config, Member, Role, TicketConfig};
+use booth_core::config::Config;
 use booth_core::engine::{AdminRequest, ClientId, Event, Restore, Source};
 use booth_core::time::{Duration, Instant, Now, WallTime};
 use booth_core::wire::{self, Command, Header, PeerMessage, TicketBody};
-use booth_core::{Node, SiteId};
+use booth_core::Node;
+use booth_tests::fixtures::{self, KEY};
 use proptest::prelude::*;
 
-const KEY: &[u8] = b"0123456789abcdef";
-
 fn config() -> Config<2> {
-    let mut c = Config::new();
-    for (i, role) in [Role::Site, Role::Site, Role::Arbitrator]
-        .into_iter()
-        .enumerate()
-    {
-        c.members
-            .push(Member {
-                id: SiteId::from_ipv4([127, 0, 0, 2 + i as u8]),
-                role,
-            })
-            .unwrap();
-    }
-    for name in ["tA", "tB"] {
-        let t = TicketConfig::new(name).unwrap().with_timing(
-            Duration::from_secs(10),
-            Duration::from_secs(1),
-            3,
-        );
-        c.tickets.push(t).unwrap();
-    }
-    c.key = Some(heapless::Vec::from_slice(KEY).unwrap());
-    c
+    fixtures::formation(&["tA", "tB"])
 }
 
 #[derive(Debug, Clone)]
