@@ -2,4 +2,5 @@
 //! whole formations of the real core under faults, and the helpers of the
 //! interop and end-to-end suites.
 pub mod fixtures;
+pub mod formation;
 pub mod sim;

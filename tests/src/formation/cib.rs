@@ -144,13 +144,11 @@ pub fn grant_intervals(calls: &[CibCall], ticket: &str) -> Vec<GrantInterval> {
                     open = true;
                 }
             }
-            Some(false) => {
-                if open {
-                    out.last_mut().expect("open interval").end = Some(c.at);
-                    open = false;
-                }
+            Some(false) if open => {
+                out.last_mut().expect("open interval").end = Some(c.at);
+                open = false;
             }
-            None => {}
+            _ => {}
         }
     }
     out
