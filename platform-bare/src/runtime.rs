@@ -1,0 +1,295 @@
+//! The appliance loop: one [`Node`] driven by a monotonic tick and a UDP
+//! interface, with its promises kept in a [`StateStore`].
+//!
+//! The board calls [`Appliance::poll`] whenever something may have happened
+//! (a frame arrived, a timer tick) and sleeps until the instant it returns or
+//! until the network wakes it. Each step follows the engine's contract:
+//! feed an input, drain every event — persisting state **before** any packet
+//! is taken — then send what the engine queued.
+//!
+//! The UDP interface is the [`Datagrams`] trait, so the same loop runs over
+//! smoltcp on the board ([`crate::net`]) and over an in-memory network in the
+//! host tests.
+
+use booth_core::engine::{Event, NewError, RecvError, Source};
+use booth_core::wire::{DecodeError, Header, MAX_MSG_LEN};
+use booth_core::{Instant, Node, Now, MAX_MEMBERS};
+use heapless::Vec;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::WallClock;
+use crate::provision::Provision;
+use crate::storage::{Found, StateStore, Storage, StoreError};
+
+/// Datagrams handled per [`Appliance::poll`] before timers get their turn.
+pub const MAX_DATAGRAMS_PER_POLL: usize = 16;
+
+/// An IPv4 UDP endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Endpoint {
+    pub ip: [u8; 4],
+    pub port: u16,
+}
+
+/// The datagram could not be queued (it is dropped; booth resends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SendError;
+
+/// A UDP socket, as the appliance needs it.
+pub trait Datagrams {
+    /// Copies the next received datagram into `buf`: its length and sender.
+    /// Datagrams longer than `buf` are dropped by the implementation.
+    fn recv(&mut self, buf: &mut [u8]) -> Option<(usize, Endpoint)>;
+    /// Queues one datagram to `to`.
+    fn send(&mut self, to: Endpoint, data: &[u8]) -> Result<(), SendError>;
+}
+
+/// Traffic and health counters of the runtime (the engine keeps its own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Stats {
+    pub received: u32,
+    /// Refused by the engine (malformed, unsigned, stale, unknown ...).
+    pub dropped: u32,
+    pub sent: u32,
+    pub send_errors: u32,
+    pub persists: u32,
+    /// Verified packets that moved the wall clock forward.
+    pub clock_adjustments: u32,
+}
+
+/// The appliance could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum StartError<E> {
+    Node(NewError),
+    Store(StoreError<E>),
+}
+
+/// A vote-only member: the engine, its persistent state and its peers' addresses.
+#[derive(Debug)]
+pub struct Appliance<S, const TICKETS: usize> {
+    node: Node<TICKETS>,
+    store: StateStore<S, TICKETS>,
+    peers: Vec<Endpoint, MAX_MEMBERS>,
+    clock: WallClock,
+    /// Receive and transmit buffer (one datagram at a time).
+    buf: [u8; MAX_MSG_LEN],
+    stats: Stats,
+    found: Found,
+    /// A write of promised state failed: nothing is sent any more.
+    halted: bool,
+}
+
+impl<S: Storage, const TICKETS: usize> Appliance<S, TICKETS> {
+    /// Restores the persisted state from `storage` and starts the engine.
+    /// `mono` is the monotonic clock now.
+    pub fn new(
+        prov: Provision<TICKETS>,
+        storage: S,
+        mono: Instant,
+    ) -> Result<Self, StartError<S::Error>> {
+        let me = prov.me as usize;
+        let (store, loaded) =
+            StateStore::open(storage, &prov.config, me).map_err(StartError::Store)?;
+        let provisioned = booth_core::WallTime::from_secs(prov.wall_clock_secs);
+        let wall = loaded.wall.map_or(provisioned, |w| w.max(provisioned));
+        let clock = WallClock::new(wall, mono);
+        match loaded.found {
+            Found::Empty => info!("no persisted state: first start"),
+            Found::Valid { seq, .. } => info!("restored persisted state, record {}", seq),
+            Found::OtherFormation { seq, .. } => warn!(
+                "state record {} is from another member list: terms kept, votes refused for a lease",
+                seq
+            ),
+            Found::Damaged => error!(
+                "persisted state is damaged: starting with amnesia (votes refused for a lease)"
+            ),
+        }
+        let now = Now {
+            mono,
+            wall: clock.at(mono),
+        };
+        let node = Node::new(prov.config, me, prov.seed, now, &loaded.restores)
+            .map_err(StartError::Node)?;
+        Ok(Appliance {
+            node,
+            store,
+            peers: prov.peers,
+            clock,
+            buf: [0; MAX_MSG_LEN],
+            stats: Stats::default(),
+            found: loaded.found,
+            halted: false,
+        })
+    }
+
+    /// Handles due timers and up to [`MAX_DATAGRAMS_PER_POLL`] datagrams;
+    /// returns when to poll again at the latest.
+    pub fn poll(&mut self, mono: Instant, net: &mut impl Datagrams) -> Option<Instant> {
+        self.on_timers(mono, net);
+        for _ in 0..MAX_DATAGRAMS_PER_POLL {
+            if !self.poll_one(mono, net) {
+                break;
+            }
+        }
+        self.node.poll_timeout()
+    }
+
+    /// Fires due timers, then sends what they queued (and anything pending).
+    pub fn on_timers(&mut self, mono: Instant, net: &mut impl Datagrams) {
+        if self.node.poll_timeout().is_some_and(|t| t <= mono) {
+            let now = self.now(mono);
+            self.node.handle_timeout(now);
+        }
+        self.flush(mono, net);
+    }
+
+    /// Receives and handles one datagram, replies included. False if none was waiting.
+    pub fn poll_one(&mut self, mono: Instant, net: &mut impl Datagrams) -> bool {
+        let Some((len, from)) = net.recv(&mut self.buf) else {
+            return false;
+        };
+        self.stats.received = self.stats.received.wrapping_add(1);
+        self.handle(mono, from, len.min(MAX_MSG_LEN));
+        self.flush(mono, net);
+        true
+    }
+
+    fn handle(&mut self, mono: Instant, from: Endpoint, len: usize) {
+        let source = match self.peers.iter().position(|p| *p == from) {
+            Some(m) => Source::Member(m),
+            None => Source::Unknown,
+        };
+        let signed = self.node.config().key.is_some();
+        let result = self
+            .node
+            .handle_datagram(self.now(mono), source, &self.buf[..len]);
+        let stamp = Header::parse(&self.buf[..len]).map(|h| h.secs);
+        match (result, stamp) {
+            (Ok(()), Ok(secs)) if signed => {
+                // Verified by the engine: a key holder's clock.
+                if self.clock.observe(mono, secs) {
+                    self.stats.clock_adjustments = self.stats.clock_adjustments.wrapping_add(1);
+                }
+            }
+            (Ok(()), _) => {}
+            (Err(RecvError::Auth(DecodeError::FromFuture)), Ok(secs)) => {
+                // The MAC was verified before the timestamp was judged: our
+                // clock is behind the formation's. Catch up and try again.
+                if self.clock.observe(mono, secs) {
+                    self.stats.clock_adjustments = self.stats.clock_adjustments.wrapping_add(1);
+                    warn!(
+                        "wall clock was behind a verified peer stamp: moved forward to {}",
+                        secs
+                    );
+                    if self
+                        .node
+                        .handle_datagram(self.now(mono), source, &self.buf[..len])
+                        .is_err()
+                    {
+                        self.stats.dropped = self.stats.dropped.wrapping_add(1);
+                    }
+                } else {
+                    self.stats.dropped = self.stats.dropped.wrapping_add(1);
+                }
+            }
+            (Err(e), _) => {
+                self.stats.dropped = self.stats.dropped.wrapping_add(1);
+                debug!("dropped a datagram: {:?}", e);
+            }
+        }
+    }
+
+    /// Drains events (persisting first), then transmits.
+    fn flush(&mut self, mono: Instant, net: &mut impl Datagrams) {
+        let now = self.now(mono);
+        while let Some(ev) = self.node.poll_event() {
+            match ev {
+                Event::Persist { ticket, state } => {
+                    if let Err(e) = self.store.persist(ticket, state, now.wall) {
+                        let why = match e {
+                            StoreError::Storage(_) => "the storage failed",
+                            StoreError::SlotTooSmall { .. } => "the record does not fit a slot",
+                            StoreError::NoSuchTicket => "no such ticket",
+                        };
+                        error!(
+                            "cannot persist ticket {}: {}; halting (nothing more is sent)",
+                            ticket, why
+                        );
+                        self.halted = true;
+                    } else {
+                        self.stats.persists = self.stats.persists.wrapping_add(1);
+                        debug!("persisted ticket {}: {:?}", ticket, state);
+                    }
+                }
+                Event::PeerUp { member } => info!("member {} is up", member),
+                Event::TimingMismatch { ticket, member } => warn!(
+                    "ticket {}: member {} runs a longer lease: configurations differ",
+                    ticket, member
+                ),
+                Event::Commit(c) => debug!("ticket view: {:?}", c),
+                // Arbitrators have no CIB, no handler and no admin clients.
+                other => debug!("ignored event {:?}", other),
+            }
+        }
+        if self.halted {
+            return;
+        }
+        while let Some(tx) = self.node.poll_transmit(now, &mut self.buf) {
+            let Some(to) = self.peers.get(tx.to).copied() else {
+                continue;
+            };
+            match net.send(to, &self.buf[..tx.len]) {
+                Ok(()) => self.stats.sent = self.stats.sent.wrapping_add(1),
+                Err(SendError) => self.stats.send_errors = self.stats.send_errors.wrapping_add(1),
+            }
+        }
+    }
+
+    /// Both clocks at monotonic instant `mono`.
+    pub fn now(&self, mono: Instant) -> Now {
+        Now {
+            mono,
+            wall: self.clock.at(mono),
+        }
+    }
+
+    /// When the engine next needs [`Appliance::on_timers`].
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.node.poll_timeout()
+    }
+
+    pub fn node(&self) -> &Node<TICKETS> {
+        &self.node
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    pub fn clock(&self) -> &WallClock {
+        &self.clock
+    }
+
+    /// How the persisted state was found at start.
+    pub fn found(&self) -> Found {
+        self.found
+    }
+
+    /// A persist failed and the appliance stopped sending; restart it.
+    pub fn is_halted(&self) -> bool {
+        self.halted
+    }
+
+    pub fn store(&self) -> &StateStore<S, TICKETS> {
+        &self.store
+    }
+
+    /// Stops the appliance, handing back its storage (tests restart with it).
+    pub fn into_storage(self) -> S {
+        self.store.into_storage()
+    }
+}
