@@ -173,10 +173,22 @@ impl Daemon {
         }
     }
 
+    /// A request naming a ticket we do not have: rate-limited like other
+    /// bad input, so a client looping on it cannot flood the log.
+    fn log_unknown_ticket(&mut self, name: &str, now: &Now) {
+        let key = ("client_unknown_ticket", None);
+        if let Some(n) = self.limiter.check(&key, now.mono.as_millis()) {
+            log::warn!(
+                "client referenced unknown ticket {name:?}{}",
+                super::ratelimit::suffix(n)
+            );
+        }
+    }
+
     fn grant(&mut self, conn: ConnId, body: &TicketBody, options: u32, now: Now) {
         let name = String::from_utf8_lossy(&body.name).into_owned();
         let Some(t) = self.node.config().ticket_index(&body.name) else {
-            log::warn!("client referenced unknown ticket {name:?}");
+            self.log_unknown_ticket(&name, &now);
             let b = self.reply_ticket(None, &body.name, NO_ONE);
             self.send_result(conn, ResultCode::InvalidArg, Some(&b), true, &now);
             return;
@@ -228,7 +240,7 @@ impl Daemon {
     fn revoke(&mut self, conn: ConnId, body: &TicketBody, now: Now) {
         let name = String::from_utf8_lossy(&body.name).into_owned();
         let Some(t) = self.node.config().ticket_index(&body.name) else {
-            log::warn!("client referenced unknown ticket {name:?}");
+            self.log_unknown_ticket(&name, &now);
             let b = self.reply_ticket(None, &body.name, NO_ONE);
             self.send_result(conn, ResultCode::InvalidArg, Some(&b), true, &now);
             return;
@@ -250,7 +262,7 @@ impl Daemon {
     fn attr(&mut self, conn: ConnId, cmd: Command, a: &AttrBody, now: Now) {
         let tname = String::from_utf8_lossy(&a.ticket).into_owned();
         let Some(t) = self.node.config().ticket_index(&a.ticket) else {
-            log::warn!("client referenced unknown ticket {tname:?}");
+            self.log_unknown_ticket(&tname, &now);
             self.send_result(conn, ResultCode::InvalidArg, None, true, &now);
             return;
         };
