@@ -49,8 +49,15 @@ fn locate() -> PathBuf {
             .current_dir(&root)
             .status()
             .expect("cannot run cargo");
-        assert!(status.success(), "cargo build --release -p booth-linux failed");
-        assert!(bin.is_file(), "{} still missing after the build", bin.display());
+        assert!(
+            status.success(),
+            "cargo build --release -p booth-linux failed"
+        );
+        assert!(
+            bin.is_file(),
+            "{} still missing after the build",
+            bin.display()
+        );
     } else if let Some(src) = newest_source(&root) {
         let built = bin.metadata().and_then(|m| m.modified()).ok();
         if built.is_some_and(|b| b < src) {

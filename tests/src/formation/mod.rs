@@ -105,7 +105,12 @@ impl Ticket {
     pub fn fast(name: &str) -> Ticket {
         Ticket::with(
             name,
-            &["expire = 10", "timeout = 1", "retries = 3", "acquire-after = 0"],
+            &[
+                "expire = 10",
+                "timeout = 1",
+                "retries = 3",
+                "acquire-after = 0",
+            ],
         )
     }
 
@@ -214,8 +219,9 @@ struct Member {
     cib: Option<Cib>,
     child: Option<Child>,
     stopped: bool,
-    /// A configuration of its own (e.g. another key), else the shared one.
-    config: Option<PathBuf>,
+    /// A configuration of its own with this key (`Some(None)`: no key),
+    /// else the shared one.
+    config: Option<(PathBuf, Option<Vec<u8>>)>,
 }
 
 /// A running formation; see the module documentation.
@@ -363,7 +369,10 @@ impl Formation {
             let path = f.dir.join("authkey");
             write_key(&path, k, f.daemon == Daemon::Booth1x);
         }
-        f.config_text = f.render_config(&b.extra_global, f.key.is_some().then(|| f.dir.join("authkey")));
+        f.config_text = f.render_config(
+            &b.extra_global,
+            f.key.is_some().then(|| f.dir.join("authkey")),
+        );
         fs::write(f.config_path(), &f.config_text).expect("write booth.conf");
         for i in 0..f.members.len() {
             let log = f.crm_log(i);
@@ -549,8 +558,8 @@ impl Formation {
         let _ = fs::set_permissions(self.log_path(i), fs::Permissions::from_mode(0o666));
         let config = self.members[i]
             .config
-            .clone()
-            .unwrap_or_else(|| self.config_path());
+            .as_ref()
+            .map_or_else(|| self.config_path(), |(p, _)| p.clone());
         let ip = self.ip_str(i);
         let lock = self.lock_path(i);
         let mut cmd = match self.daemon {
@@ -599,7 +608,11 @@ impl Formation {
     pub fn wait_ready(&mut self, i: usize) {
         let until = Instant::now() + START_LIMIT;
         loop {
-            if self.list_raw(i).is_ok() {
+            let key = match &self.members[i].config {
+                Some((_, k)) => k.clone(),
+                None => self.key.clone(),
+            };
+            if self.list_raw_with(i, key.as_deref()).is_ok() {
                 return;
             }
             if let Some(status) = self.members[i]
@@ -706,7 +719,7 @@ impl Formation {
         }
         let path = sub.join("booth.conf");
         fs::write(&path, text).expect("member config");
-        self.members[i].config = Some(path);
+        self.members[i].config = Some((path, key.map(<[u8]>::to_vec)));
     }
 
     /// Member `i` goes back to the shared configuration.
@@ -740,7 +753,10 @@ impl Formation {
     /// A counter from the first line of a state dump (`"auth failures"` ...).
     pub fn dump_counter(dump: &str, name: &str) -> Option<u64> {
         let at = dump.find(&format!("{name} "))? + name.len() + 1;
-        let digits: String = dump[at..].chars().take_while(char::is_ascii_digit).collect();
+        let digits: String = dump[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
         digits.parse().ok()
     }
 
@@ -755,14 +771,16 @@ impl Formation {
     /// it come from that member as far as the others can tell.
     pub fn udp_from(&self, i: usize) -> UdpSocket {
         let ip = self.members[i].ip;
-        self.in_netns(|| UdpSocket::bind((ip, 0))).expect("bind a UDP socket")
+        self.in_netns(|| UdpSocket::bind((ip, 0)))
+            .expect("bind a UDP socket")
     }
 
     /// A UDP socket on a loopback address that is no member.
     pub fn udp_stranger(&self) -> UdpSocket {
         let o = self.members[0].ip.octets();
         let ip = Ipv4Addr::new(o[0], o[1], o[2], 250);
-        self.in_netns(|| UdpSocket::bind((ip, 0))).expect("bind a UDP socket")
+        self.in_netns(|| UdpSocket::bind((ip, 0)))
+            .expect("bind a UDP socket")
     }
 
     /// A TCP connection to member `i`.
@@ -773,13 +791,17 @@ impl Formation {
 
     /// `booth list` of member `i` straight over TCP (no client process).
     pub fn list_raw(&self, i: usize) -> Result<String, String> {
+        self.list_raw_with(i, self.key.as_deref())
+    }
+
+    /// [`Formation::list_raw`] signed with `key`.
+    pub fn list_raw_with(&self, i: usize, key: Option<&[u8]>) -> Result<String, String> {
         let addr = self.addr(i);
-        let key = self.key.clone();
         self.in_netns(|| {
             wire::list_text(
                 |a| TcpStream::connect_timeout(&a, Duration::from_millis(500)),
                 addr,
-                key.as_deref(),
+                key,
                 Duration::from_secs(5),
             )
         })
@@ -817,7 +839,14 @@ impl Formation {
 
     /// `booth grant -s <member i> -c <config> TICKET`.
     pub fn grant(&self, i: usize, ticket: &str) -> Out {
-        self.booth(&["grant", "-s", &self.ip_str(i), "-c", &self.cfg_arg(), ticket])
+        self.booth(&[
+            "grant",
+            "-s",
+            &self.ip_str(i),
+            "-c",
+            &self.cfg_arg(),
+            ticket,
+        ])
     }
 
     /// `booth grant` with extra options (`-w`, `-C`, `-F`).
@@ -831,7 +860,14 @@ impl Formation {
 
     /// `booth revoke -s <member i> -c <config> TICKET`.
     pub fn revoke(&self, i: usize, ticket: &str) -> Out {
-        self.booth(&["revoke", "-s", &self.ip_str(i), "-c", &self.cfg_arg(), ticket])
+        self.booth(&[
+            "revoke",
+            "-s",
+            &self.ip_str(i),
+            "-c",
+            &self.cfg_arg(),
+            ticket,
+        ])
     }
 
     /// `booth list -s <member i> -c <config>`.
@@ -846,7 +882,14 @@ impl Formation {
 
     /// `booth list --json` of member `i`, parsed.
     pub fn list_json(&self, i: usize) -> Result<Vec<TicketRow>, String> {
-        let out = self.booth(&["list", "--json", "-s", &self.ip_str(i), "-c", &self.cfg_arg()]);
+        let out = self.booth(&[
+            "list",
+            "--json",
+            "-s",
+            &self.ip_str(i),
+            "-c",
+            &self.cfg_arg(),
+        ]);
         if out.code != 0 {
             return Err(out.to_string());
         }
@@ -858,7 +901,11 @@ impl Formation {
         Ok(rows
             .iter()
             .map(|r| TicketRow {
-                ticket: r.get("ticket").and_then(Json::as_str).unwrap_or("").to_owned(),
+                ticket: r
+                    .get("ticket")
+                    .and_then(Json::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
                 leader: r.get("leader").and_then(Json::as_str).map(str::to_owned),
                 leader_status: r
                     .get("leader_status")
@@ -949,17 +996,18 @@ impl Formation {
 
     /// Daemon output and CIB logs of every member (for failure messages).
     pub fn diagnostics(&self) -> String {
-        let mut s = format!("formation in {} (port {}):\n", self.dir.display(), self.port);
+        let mut s = format!(
+            "formation in {} (port {}):\n",
+            self.dir.display(),
+            self.port
+        );
         for i in 0..self.len() {
             s.push_str(&format!(
                 "---- member {i} {} ({:?}) output:\n{}\n---- member {i} crm_ticket:\n{}\n",
                 self.ip(i),
                 self.role(i),
                 tail(&self.log(i), 40),
-                tail(
-                    &fs::read_to_string(self.crm_log(i)).unwrap_or_default(),
-                    15
-                ),
+                tail(&fs::read_to_string(self.crm_log(i)).unwrap_or_default(), 15),
             ));
         }
         s

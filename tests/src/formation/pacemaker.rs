@@ -167,7 +167,8 @@ impl Pacemaker {
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log);
         self.ns.enter(&mut cmd);
-        cmd.spawn().map_err(|e| format!("cannot start {}: {e}", argv[0]))
+        cmd.spawn()
+            .map_err(|e| format!("cannot start {}: {e}", argv[0]))
     }
 
     /// `crm_mon -1` (stdout and stderr).
@@ -179,9 +180,8 @@ impl Pacemaker {
     /// Adds an `ocf:pacemaker:Dummy` resource that runs only where `ticket`
     /// is granted (`rsc_ticket`, loss-policy stop).
     pub fn add_dummy_with_ticket(&self, rsc: &str, ticket: &str) -> Result<(), String> {
-        let primitive = format!(
-            r#"<primitive id="{rsc}" class="ocf" provider="pacemaker" type="Dummy"/>"#
-        );
+        let primitive =
+            format!(r#"<primitive id="{rsc}" class="ocf" provider="pacemaker" type="Dummy"/>"#);
         let constraint = format!(
             r#"<rsc_ticket id="{rsc}-needs-{ticket}" rsc="{rsc}" ticket="{ticket}" loss-policy="stop"/>"#
         );
@@ -344,7 +344,13 @@ fn children_of(pid: u32) -> Vec<u32> {
             let child: u32 = e.file_name().to_str()?.parse().ok()?;
             let stat = fs::read_to_string(e.path().join("stat")).ok()?;
             // pid (comm) state ppid ...: comm may contain spaces, so split after ')'.
-            let ppid: u32 = stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()?;
+            let ppid: u32 = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
             (ppid == pid).then_some(child)
         })
         .collect()

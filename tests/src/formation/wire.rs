@@ -48,7 +48,8 @@ pub fn exchange(
     timeout: Duration,
 ) -> Result<Vec<(Command, u32, String)>, String> {
     let mut s = stream.map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     s.write_all(request).map_err(|e| format!("send: {e}"))?;
     let mut data = Vec::new();
     s.read_to_end(&mut data)
@@ -60,8 +61,7 @@ pub fn exchange(
         if len > rest.len() {
             return Err(format!("truncated reply ({} of {len} bytes)", rest.len()));
         }
-        let (r, _) =
-            client::parse_reply(&rest[..len], key).map_err(|e| format!("reply: {e}"))?;
+        let (r, _) = client::parse_reply(&rest[..len], key).map_err(|e| format!("reply: {e}"))?;
         out.push((
             r.cmd,
             r.header.result,
