@@ -135,6 +135,22 @@ impl TicketConfig {
             .saturating_sub(Duration(unit.millis()))
             .saturating_sub(self.safety_margin)
     }
+
+    /// How long before the earliest instant any other site may be granted
+    /// the holder's own deadline falls, measured on the holder's clock:
+    /// `A·(1−ρ)/(1+ρ) + margin`. A follower waits `v + A` on its clock from
+    /// receipt of the renewal (≥ `(v + A)/(1+ρ)` of real time after the
+    /// send); the holder lets go [`Self::holder_lease`] after the send on its
+    /// clock (≤ `v/(1+ρ) − (unit + margin)/(1−ρ)` of real time). The wire unit
+    /// is not counted: a booth 1.x follower may lose it to truncation. Our
+    /// own followers never shorten a lease, so against them the real margin
+    /// is one wire unit longer. The lease length cancels out.
+    pub fn holder_margin(&self) -> Duration {
+        let ppm = self.max_drift_ppm as u64;
+        let a = (self.acquire_after.0 as u128 * (1_000_000 - ppm.min(999_999)) as u128
+            / (1_000_000 + ppm) as u128) as u64;
+        Duration(a.saturating_add(self.safety_margin.0))
+    }
 }
 
 /// Everything the engine needs, with compile-time capacities.
@@ -342,6 +358,15 @@ mod tests {
             t.holder_lease(Duration(50), WireTimeUnit::Seconds),
             Duration::ZERO
         );
+    }
+
+    #[test]
+    fn holder_margin_is_the_shrunk_hand_over_delay_plus_margin() {
+        let mut t = TicketConfig::new("t").unwrap();
+        assert_eq!(t.holder_margin(), Duration(100));
+        // 2 s at 1000 ppm: 2000 * 0.999 / 1.001 = 1996, + 100 margin.
+        t.acquire_after = Duration::from_secs(2);
+        assert_eq!(t.holder_margin(), Duration(2096));
     }
 
     #[test]
