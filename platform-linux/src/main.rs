@@ -18,6 +18,11 @@ fn main() {
             exit(1);
         }
     };
+    // `boothd guard …`: the lease guard, started by a site's daemon
+    // (daemon/guard.rs); not a booth 1.x command, not for interactive use.
+    if argv.get(1).map(String::as_str) == Some("guard") {
+        exit(daemon::guard::main(&argv[2..]));
+    }
     let prog = args::prog_name(argv.first().map(String::as_str).unwrap_or("boothd"));
     let parsed = match args::parse(&argv) {
         Ok(a) => a,

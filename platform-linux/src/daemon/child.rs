@@ -165,6 +165,16 @@ impl Running {
         }
     }
 
+    /// Kills the child's group now (the lease guard, when a grant write is
+    /// still running at the ticket's deadline); [`Running::poll`] then
+    /// reports `TimedOut`.
+    pub fn kill(&mut self) {
+        if !self.reaped && !self.killed {
+            self.signal_group(libc::SIGKILL);
+            self.killed = true;
+        }
+    }
+
     /// Killed at its deadline but not yet reaped.
     pub fn needs_reaping(&self) -> bool {
         !self.reaped

@@ -1,10 +1,11 @@
 //! Talking to the local Pacemaker CIB through `crm_ticket` (sites only).
 //!
 //! Always the current upstream command lines (booth-protocol.md §5.1), run
-//! as an argv without a shell (§10.2 #17), off the protocol loop and
-//! coalesced (§10.3 #21): at most one write per ticket in flight, and only
-//! the newest pending write runs next. The protocol never waits for
-//! Pacemaker. The environment is passed through, so `CIB_file=` works.
+//! as an argv without a shell (§10.2 #17), off the protocol loop (§10.3
+//! #21). Ticket commits are written by the lease guard ([`super::guard`]):
+//! at most one write per ticket in flight, only the newest pending write
+//! runs next. The protocol never waits for Pacemaker. The environment is
+//! passed through, so `CIB_file=` works.
 
 use std::process::Command;
 
@@ -182,135 +183,6 @@ pub fn load_ticket(ticket: &str) -> Loaded {
         },
         Outcome::Exited(105) | Outcome::Exited(6) => Loaded::Absent,
         other => Loaded::Failed(format!("{other}: {}", f.stderr)),
-    }
-}
-
-/// A CIB write the loop wants done.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Job {
-    pub ticket: usize,
-    pub args: Vec<String>,
-    /// For logs: "grant"/"revoke"/"set foo"...
-    pub what: String,
-}
-
-/// Result of a finished job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Done {
-    pub job: Job,
-    pub result: Result<(), String>,
-}
-
-#[derive(Debug, Default)]
-struct Slot {
-    running: Option<(Job, Running)>,
-    /// The newest write waiting for the running one (older ones are dropped).
-    next: Option<Job>,
-}
-
-/// Commit writes, one slot per ticket.
-#[derive(Debug)]
-pub struct CibWriter {
-    slots: Vec<Slot>,
-    /// `crm_ticket` was not found: logged once, writes are skipped.
-    missing_logged: bool,
-    /// Writes replaced by a newer one before they ran.
-    pub coalesced: u64,
-}
-
-impl CibWriter {
-    pub fn new(tickets: usize) -> Self {
-        CibWriter {
-            slots: (0..tickets).map(|_| Slot::default()).collect(),
-            missing_logged: false,
-            coalesced: 0,
-        }
-    }
-
-    /// Queues a write; it starts now if nothing runs for its ticket.
-    pub fn submit(&mut self, job: Job, now: Instant) -> Vec<Done> {
-        let Some(slot) = self.slots.get_mut(job.ticket) else {
-            return Vec::new();
-        };
-        if slot.next.replace(job).is_some() {
-            self.coalesced += 1;
-        }
-        self.start_pending(now)
-    }
-
-    /// Reaps finished writes and starts pending ones.
-    pub fn poll(&mut self, now: Instant, reaper: &mut Reaper) -> Vec<Done> {
-        let mut done = Vec::new();
-        for slot in &mut self.slots {
-            let finished = match &mut slot.running {
-                Some((_, r)) => r.poll(now),
-                None => None,
-            };
-            if let Some(f) = finished {
-                if let Some((job, r)) = slot.running.take() {
-                    reaper.adopt(r, now);
-                    done.push(Done {
-                        job,
-                        result: result_of(&f),
-                    });
-                }
-            }
-        }
-        done.extend(self.start_pending(now));
-        done
-    }
-
-    fn start_pending(&mut self, now: Instant) -> Vec<Done> {
-        let mut done = Vec::new();
-        for slot in &mut self.slots {
-            if slot.running.is_some() {
-                continue;
-            }
-            let Some(job) = slot.next.take() else {
-                continue;
-            };
-            match child::spawn(command(&job.args), false, now + WRITE_TIMEOUT) {
-                Ok(r) => slot.running = Some((job, r)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    if !self.missing_logged {
-                        log::error!(
-                            "{CRM_TICKET} not found on PATH: CIB ticket state is not written \
-                             (install pacemaker-cli-utils on sites); carrying on"
-                        );
-                        self.missing_logged = true;
-                    }
-                    done.push(Done {
-                        job,
-                        result: Err(format!("{CRM_TICKET} not installed")),
-                    });
-                }
-                Err(e) => done.push(Done {
-                    job,
-                    result: Err(format!("cannot run {CRM_TICKET}: {e}")),
-                }),
-            }
-        }
-        done
-    }
-
-    /// The earliest deadline of a running write.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.slots
-            .iter()
-            .filter_map(|s| s.running.as_ref().map(|(_, r)| r.deadline()))
-            .min()
-    }
-
-    pub fn missing(&self) -> bool {
-        self.missing_logged
-    }
-
-    /// Writes running or waiting.
-    pub fn busy(&self) -> usize {
-        self.slots
-            .iter()
-            .map(|s| usize::from(s.running.is_some()) + usize::from(s.next.is_some()))
-            .sum()
     }
 }
 

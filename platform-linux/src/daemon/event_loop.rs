@@ -21,15 +21,17 @@ use booth_core::{Duration, Instant, Now, Role, MAX_MEMBERS};
 use crate::config::{Loaded, MAX_TICKETS};
 
 use super::child::Reaper;
-use super::cib::{self, AttrJob, CibWriter, Job};
+use super::cib::{self, AttrJob};
 use super::control::{self, ConnId, ControlServer, Incoming};
 use super::daemonize::{self, Forked};
 use super::geostore::AttrTable;
+use super::guard_link::{GuardLink, GuardSpawn};
+use super::guard_proto::{self, FromGuard, WriteKind};
 use super::handler::{HandlerDone, HandlerEnv, Handlers};
-use super::lease_guard::LeaseGuard;
 use super::lockfile::{self, DaemonState, LockError, LockFile};
 use super::persist::{self, Found, StateStore};
 use super::ratelimit::{self, RateLimiter};
+use super::sd_notify::Notifier;
 use super::signals::{Signal, Signals};
 use super::{
     clock, identify, listing, load, log as dlog, privileges, udp, DaemonError, DaemonOptions,
@@ -76,12 +78,13 @@ pub(super) struct Daemon {
     pub control: ControlServer,
     signals: Signals,
     store: StateStore,
-    cib: Option<CibWriter>,
+    /// The lease guard, which writes commits to the CIB (sites only).
+    guard: Option<GuardLink>,
     handlers: Handlers,
     pub reaper: Reaper,
     pub attrs: AttrTable,
     pub attr_jobs: Vec<AttrPending>,
-    guard: Option<LeaseGuard>,
+    notifier: Notifier,
     pub limiter: RateLimiter<(&'static str, Option<IpAddr>)>,
     pub send_errors: [u32; MAX_MEMBERS],
     member_by_ip: HashMap<IpAddr, usize>,
@@ -119,7 +122,15 @@ pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         if let Some(r) = ready.as_mut() {
             r.ok();
         }
-        d.run_loop()
+        let status = format!(
+            "{} {}",
+            role_word(d.role),
+            d.addrs.get(d.me).map_or("?", String::as_str)
+        );
+        d.notifier.ready(&status);
+        let r = d.run_loop();
+        d.notifier.notify("STOPPING=1");
+        r
     });
     if let Err(e) = &result {
         log::error!("{e}");
@@ -234,14 +245,28 @@ fn start(
     let node = Node::new(cfg.core.clone(), me, super::seed(), now, &restores).map_err(|e| {
         DaemonError::Startup(format!("the engine refused the configuration: {e:?}"))
     })?;
+    // Sites: the lease guard (a separate process) writes the CIB and revokes
+    // at each deadline even when this process is frozen or dead.
     let guard = if role == Role::Site {
-        Some(
-            LeaseGuard::start(cfg.tickets.len())
-                .map_err(|e| DaemonError::Io("lease guard thread", e))?,
-        )
+        let path = guard_proto::socket_path(&state_path);
+        let spawn = GuardSpawn {
+            instance: cfg.name.clone(),
+            foreground: opts.foreground,
+            debug: opts.debug.max(cfg.debug.min(u32::from(u8::MAX)) as u8),
+        };
+        Some(GuardLink::start(&path, spawn, clock::mono()).map_err(|e| {
+            DaemonError::Startup(format!(
+                "cannot start the lease guard on {}: {e}",
+                path.display()
+            ))
+        })?)
     } else {
         None
     };
+    let notifier = Notifier::from_env(clock::mono());
+    if let Some(i) = notifier.watchdog_interval() {
+        log::info!("systemd watchdog: WATCHDOG=1 every {} ms", i.as_millis());
+    }
 
     dstate.started = true;
     if let Some(lock) = lock_slot.as_mut() {
@@ -282,12 +307,12 @@ fn start(
         control,
         signals,
         store,
-        cib: (role == Role::Site).then(|| CibWriter::new(tickets)),
+        guard,
         handlers: Handlers::default(),
         reaper: Reaper::default(),
         attrs,
         attr_jobs: Vec::new(),
-        guard,
+        notifier,
         limiter: RateLimiter::new(LOG_WINDOW_MS),
         send_errors: [0; MAX_MEMBERS],
         member_by_ip,
@@ -393,6 +418,7 @@ fn load_cib(cfg: &Loaded, attrs: &mut AttrTable) -> Vec<u32> {
 enum Slot {
     Signals,
     Udp,
+    Guard,
     Control(control::Fd),
 }
 
@@ -425,6 +451,9 @@ impl Daemon {
             };
             add(self.signals.as_raw_fd(), libc::POLLIN, Slot::Signals);
             add(self.udp.as_raw_fd(), libc::POLLIN, Slot::Udp);
+            if let Some((fd, ev)) = self.guard.as_ref().and_then(GuardLink::poll_fd) {
+                add(fd, ev, Slot::Guard);
+            }
             self.control.poll_set(&mut ctl);
             for (fd, ev, which) in &ctl {
                 add(*fd, *ev, Slot::Control(*which));
@@ -447,6 +476,7 @@ impl Daemon {
                 match slot {
                     Slot::Signals => self.on_signals(now)?,
                     Slot::Udp => self.on_udp()?,
+                    Slot::Guard => self.on_guard(now),
                     Slot::Control(control::Fd::Listener) => self.control.accept(now.mono),
                     Slot::Control(control::Fd::Conn(id)) => {
                         if let Some(inc) = self.control.service(*id, pfd.revents, now.mono) {
@@ -467,6 +497,10 @@ impl Daemon {
         for conn in self.control.expire(now.mono) {
             self.waiting.remove(&conn);
         }
+        if let Some(g) = self.guard.as_mut() {
+            g.on_time(now.mono);
+        }
+        self.notifier.on_time(now.mono);
         self.drain(now)
     }
 
@@ -476,7 +510,8 @@ impl Daemon {
             self.node.poll_timeout(),
             self.control.next_deadline(),
             self.handlers.next_deadline(),
-            self.cib.as_ref().and_then(|c| c.next_deadline()),
+            self.guard.as_ref().map(GuardLink::next_deadline),
+            self.notifier.next_deadline(),
             self.reaper.next_deadline(),
             self.attr_jobs.iter().filter_map(|j| j.job.deadline()).min(),
         ];
@@ -509,35 +544,73 @@ impl Daemon {
         Ok(())
     }
 
-    /// Reaps CIB writes, handlers and geostore jobs.
+    /// Reaps handlers and geostore jobs.
     fn poll_children(&mut self, now: Now) {
-        if let Some(cib) = self.cib.as_mut() {
-            let done = cib.poll(now.mono, &mut self.reaper);
-            let missing = cib.missing();
-            for d in done {
-                self.on_cib_done(d, missing, now);
-            }
-        }
         let done = self.handlers.poll(now.mono, &mut self.reaper);
         self.handler_done.extend(done);
         self.poll_attr_jobs(now);
         self.reaper.poll(now.mono);
     }
 
-    fn on_cib_done(&mut self, d: cib::Done, missing: bool, now: Now) {
-        let name = &self.cfg.tickets[d.job.ticket].name;
-        match d.result {
-            Ok(()) => log::debug!("ticket {name}: CIB {} written", d.job.what),
-            Err(_) if missing => log::debug!("ticket {name}: CIB {} skipped", d.job.what),
-            Err(why) => {
-                let key = ("cib_write", None);
-                if let Some(n) = self.limiter.check(&key, now.mono.as_millis()) {
-                    log::error!(
-                        "ticket {name}: CIB {} failed: {why}{}",
-                        d.job.what,
-                        ratelimit::suffix(n)
+    /// Messages from the lease guard.
+    fn on_guard(&mut self, now: Now) {
+        let Some(g) = self.guard.as_mut() else {
+            return;
+        };
+        for m in g.on_ready(now.mono) {
+            match m {
+                FromGuard::Hello { pid, armed, fired } => {
+                    log::info!(
+                        "lease guard pid {pid}: {} deadline(s) armed{}, fired {fired} time(s) so far",
+                        armed.len(),
+                        armed
+                            .iter()
+                            .map(|a| format!(
+                                ", {} in {} ms",
+                                a.ticket,
+                                clock::millis_until(now.mono, Instant(a.deadline))
+                            ))
+                            .collect::<String>()
                     );
                 }
+                FromGuard::Written {
+                    ticket,
+                    kind,
+                    error,
+                    took_ms,
+                    ..
+                } => match error {
+                    None => log::debug!("ticket {ticket}: CIB {kind:?} written ({took_ms} ms)"),
+                    Some(why) => {
+                        let key = ("cib_write", None);
+                        if let Some(n) = self.limiter.check(&key, now.mono.as_millis()) {
+                            log::error!(
+                                "ticket {ticket}: CIB {} failed: {why}{}",
+                                match kind {
+                                    WriteKind::Grant => "grant",
+                                    WriteKind::NotGranted => "revoke",
+                                    WriteKind::GuardRevoke => "revoke by the lease guard",
+                                },
+                                ratelimit::suffix(n)
+                            );
+                        }
+                    }
+                },
+                FromGuard::Fired {
+                    ticket,
+                    late_ms,
+                    killed_grant,
+                    ..
+                } => log::info!(
+                    "ticket {ticket}: the lease guard revoked at the deadline ({late_ms} ms \
+                     late{})",
+                    if killed_grant {
+                        ", after killing a grant write still running"
+                    } else {
+                        ""
+                    }
+                ),
+                FromGuard::Pong { .. } => {}
             }
         }
     }
@@ -737,9 +810,9 @@ impl Daemon {
     }
 
     fn on_commit(&mut self, c: Commit, now: Now) {
-        let Some(cib) = self.cib.as_mut() else {
+        if self.guard.is_none() {
             return;
-        };
+        }
         let name = self.cfg.tickets[c.ticket].name.clone();
         let args = cib::commit_event_args(&c, &name, &self.cfg.name, &now);
         let prev = self.last_commit[c.ticket].replace(c);
@@ -754,41 +827,42 @@ impl Daemon {
             booth_core::engine::Owner::Unknown => "unknown".to_owned(),
         };
         let expires = now.wall_at(c.expires).secs();
-        if changed {
+        let margin = self.node.config().tickets[c.ticket].holder_margin();
+        if changed && c.granted {
             log::info!(
-                "ticket {name}: {} (owner {owner}, term {}, expires {})",
-                if c.granted {
-                    "granted here"
-                } else {
-                    "not granted here"
-                },
+                "ticket {name}: granted here (term {}); deadline in {} ms ({}), then the \
+                 lease guard revokes it unless renewed; no other site can be granted for at \
+                 least {} ms more (margin)",
+                c.term,
+                clock::millis_until(now.mono, c.expires),
+                localtime_fmt(expires),
+                margin.as_millis()
+            );
+        } else if changed {
+            log::info!(
+                "ticket {name}: not granted here (owner {owner}, term {}, expires {})",
                 c.term,
                 localtime_fmt(expires)
             );
         } else {
             log::debug!(
-                "ticket {name}: commit {} owner {owner} term {} expires {expires}",
+                "ticket {name}: commit {} owner {owner} term {} deadline in {} ms (margin {} ms)",
                 c.granted,
-                c.term
+                c.term,
+                clock::millis_until(now.mono, c.expires),
+                margin.as_millis()
             );
         }
-        if let Some(g) = &self.guard {
-            if c.granted {
-                let revoke = cib::commit_args(&name, false, 0, expires, c.term, &self.cfg.name);
-                g.arm(c.ticket, &name, c.expires, revoke);
-            } else {
-                g.disarm(c.ticket);
-            }
-        }
-        let job = Job {
-            ticket: c.ticket,
-            args,
-            what: if c.granted { "grant" } else { "revoke" }.to_owned(),
+        let (deadline, revoke) = if c.granted {
+            (
+                Some(c.expires),
+                cib::commit_args(&name, false, 0, expires, c.term, &self.cfg.name),
+            )
+        } else {
+            (None, Vec::new())
         };
-        let done = cib.submit(job, now.mono);
-        let missing = cib.missing();
-        for d in done {
-            self.on_cib_done(d, missing, now);
+        if let Some(g) = self.guard.as_mut() {
+            g.commit(&name, deadline, args, revoke);
         }
     }
 
@@ -833,8 +907,8 @@ impl Daemon {
         log::info!(
             "state dump: {} ticket(s); decode errors {}, auth failures {}, unknown senders {}, \
              unknown tickets {}, invalid {}, outbox overflow {}, oversized {}, elections {}/{} won, \
-             tickets lost {}, state writes {}, CIB writes busy {}, coalesced {}, client \
-             connections {} (refused {}, timed out {}), lease guard fired {}",
+             tickets lost {}, state writes {}, CIB write failures {}, client \
+             connections {} (refused {}, timed out {}), lease guard {} (fired {}, replaced {})",
             self.cfg.tickets.len(),
             c.decode_errors,
             c.auth_failures,
@@ -847,12 +921,19 @@ impl Daemon {
             c.elections_won,
             c.tickets_lost,
             self.store.writes,
-            self.cib.as_ref().map_or(0, |c| c.busy()),
-            self.cib.as_ref().map_or(0, |c| c.coalesced),
+            self.guard.as_ref().map_or(0, |g| g.write_failures),
             self.control.connections(),
             self.control.refused,
             self.control.timed_out,
-            self.guard.as_ref().map_or(0, |g| g.fired()),
+            self.guard.as_ref().map_or_else(
+                || "none".to_owned(),
+                |g| match g.guard_pid {
+                    Some(p) if g.connected() => format!("pid {p}"),
+                    _ => "not connected".to_owned(),
+                }
+            ),
+            self.guard.as_ref().map_or(0, |g| g.fired),
+            self.guard.as_ref().map_or(0, |g| g.replaced),
         );
         for (i, t) in self.cfg.tickets.iter().enumerate() {
             let Some(v) = self.node.ticket_view(i) else {
@@ -878,7 +959,7 @@ impl Daemon {
     /// Before dying of a state-file failure: best-effort "not granted" in
     /// the CIB for tickets granted here (nobody will renew them).
     fn fatal_revoke(&mut self, now: Now) {
-        if self.cib.is_none() {
+        if self.guard.is_none() {
             return;
         }
         for (i, c) in self.last_commit.iter().enumerate() {

@@ -11,10 +11,13 @@
 //! Files, one concept each: [`clock`] (the two clocks), [`udp`] (peer
 //! socket), [`control`] (client connections), [`requests`] (answering
 //! them), [`listing`] (list/peers text), [`geostore`] (attributes), [`cib`]
-//! (`crm_ticket`), [`handler`] (before-acquire-handler), [`child`] (child
-//! processes), [`persist`] (state file), [`lease_guard`] (dead-man switch),
-//! [`lockfile`], [`signals`], [`privileges`], [`daemonize`], [`log`],
-//! [`ratelimit`], [`localtime`].
+//! (`crm_ticket` command lines), [`guard`] (the lease guard process that
+//! writes commits to the CIB and revokes at each deadline, even when the
+//! daemon is frozen or dead), [`guard_link`] (the daemon's end of it),
+//! [`guard_proto`] (their messages), [`sd_notify`] (systemd readiness and
+//! watchdog), [`handler`] (before-acquire-handler), [`child`] (child
+//! processes), [`persist`] (state file), [`lockfile`], [`signals`],
+//! [`privileges`], [`daemonize`], [`log`], [`ratelimit`], [`localtime`].
 
 pub mod child;
 pub mod cib;
@@ -23,8 +26,10 @@ pub mod control;
 pub mod daemonize;
 mod event_loop;
 pub mod geostore;
+pub mod guard;
+pub mod guard_link;
+pub mod guard_proto;
 pub mod handler;
-pub mod lease_guard;
 pub mod listing;
 pub mod localtime;
 pub mod lockfile;
@@ -33,6 +38,7 @@ pub mod persist;
 pub mod privileges;
 pub mod ratelimit;
 mod requests;
+pub mod sd_notify;
 pub mod signals;
 mod status;
 pub mod udp;

@@ -1,0 +1,947 @@
+//! The lease guard: a small process beside each site's daemon that writes
+//! the site's ticket commits to the CIB and revokes a granted ticket itself
+//! when its deadline passes, whatever happened to the daemon (SIGSTOP,
+//! SIGKILL, a hang in the event loop, an exhausted CPU). booth 1.x leaves
+//! `granted=true` in the CIB of a frozen or dead holder, and Pacemaker never
+//! acts on `expires` (booth-protocol.md §10.1 #4, `lease-safety.md` §4.3).
+//!
+//! `boothd daemon` starts it (`boothd guard`, the same binary) after
+//! dropping privileges, in its own process group, and keeps it informed over
+//! a unix socket ([`super::guard_proto`]): every engine commit goes to the
+//! guard, which runs `crm_ticket` (one write per ticket at a time, the
+//! newest pending write replacing older ones) and keeps each granted
+//! ticket's deadline. When a deadline passes without a later commit:
+//!
+//! 1. a grant write still running for that ticket is killed (it must not
+//!    land after the revoke), a pending one dropped;
+//! 2. `crm_ticket -t T -r --force -S owner --attr-value=0 …` runs, retried
+//!    every second (5 times) if it fails.
+//!
+//! The deadline is a `CLOCK_BOOTTIME` instant, watched with a timerfd on
+//! that clock (it fires on time across suspend) and re-checked against
+//! `clock_gettime` on every wake-up.
+//!
+//! Lifetime: the guard outlives the daemon's death (socket EOF keeps the
+//! deadlines; they are revoked when they pass) and exits once no daemon is
+//! connected and nothing is armed or being written. A new daemon connects to
+//! a running guard instead of starting another, so a fresh grant is never
+//! revoked by a stale deadline of a second guard; at start-up the engine
+//! commits "not granted" for every ticket, which disarms what the previous
+//! daemon left. SIGTERM/SIGINT (systemd stopping the unit's control group)
+//! revokes every armed ticket at once, then exits: nobody would guard them.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use booth_core::{Duration, Instant};
+use socket2::Socket;
+
+use super::child::{self, Outcome, Reaper, Running};
+use super::cib::{CRM_TICKET, WRITE_TIMEOUT};
+use super::clock;
+use super::guard_proto::{self, ArmedMsg, CommitMsg, FromGuard, ToGuard, WriteKind, MAX_RECORD};
+use super::log as dlog;
+use super::signals::{Signal, Signals};
+
+/// How `boothd guard` was invoked (by the daemon, never by hand).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardOptions {
+    /// The listening socket, inherited from the daemon.
+    pub listen_fd: RawFd,
+    /// Log to stderr (the daemon runs with `-S`) instead of syslog.
+    pub foreground: bool,
+    pub debug: u8,
+    /// The configuration name, for logs.
+    pub instance: String,
+}
+
+impl GuardOptions {
+    /// `--fd N --instance NAME [-S] [-D]…`.
+    pub fn parse(args: &[String]) -> Result<GuardOptions, String> {
+        let mut o = GuardOptions {
+            listen_fd: -1,
+            foreground: false,
+            debug: 0,
+            instance: "booth".to_owned(),
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--fd" => {
+                    o.listen_fd = it
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .filter(|fd: &RawFd| *fd >= 3)
+                        .ok_or("--fd needs a descriptor number of 3 or more")?
+                }
+                "--instance" => o.instance = it.next().ok_or("--instance needs a name")?.clone(),
+                "-S" => o.foreground = true,
+                "-D" => o.debug = o.debug.saturating_add(1),
+                other => return Err(format!("unknown guard argument {other:?}")),
+            }
+        }
+        if o.listen_fd < 0 {
+            return Err("the lease guard is started by `boothd daemon`, not by hand".to_owned());
+        }
+        Ok(o)
+    }
+}
+
+/// Failed revokes are retried this often…
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// …this many times.
+const RETRIES: u8 = 5;
+/// A daemon silent for this long is reported as unresponsive in the logs.
+const DAEMON_SILENCE: Duration = Duration::from_secs(2);
+/// Waiting for the first connection after start.
+const FIRST_CONNECT: Duration = Duration::from_secs(10);
+/// Longest poll(2) sleep; the clock is re-read after every wake-up.
+const MAX_NAP_MS: u64 = 1_000;
+
+#[derive(Debug, Clone)]
+struct Job {
+    seq: u64,
+    kind: WriteKind,
+    args: Vec<String>,
+    tries: u8,
+}
+
+#[derive(Debug)]
+struct Write {
+    job: Job,
+    child: Running,
+    started: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct Armed {
+    deadline: Instant,
+    revoke: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    armed: Option<Armed>,
+    running: Option<Write>,
+    next: Option<Job>,
+    retry: Option<(Instant, Job)>,
+}
+
+impl Slot {
+    fn idle(&self) -> bool {
+        self.armed.is_none()
+            && self.running.is_none()
+            && self.next.is_none()
+            && self.retry.is_none()
+    }
+
+    /// Queues a write, replacing a pending one (and any retry).
+    fn queue(&mut self, job: Job) {
+        self.retry = None;
+        self.next = Some(job);
+    }
+}
+
+/// One connected daemon.
+#[derive(Debug)]
+struct Conn {
+    sock: Socket,
+    pid: u32,
+    last_heard: Instant,
+}
+
+/// The guard's state; see the module documentation.
+#[derive(Debug)]
+pub struct Guard {
+    listener: Socket,
+    conn: Option<Conn>,
+    slots: BTreeMap<String, Slot>,
+    reaper: Reaper,
+    started: Instant,
+    pub fired: u64,
+    /// Records to the daemon dropped because its socket was full.
+    pub dropped: u64,
+    stopping: bool,
+    uid: libc::uid_t,
+    /// `crm_ticket` (tests put a stand-in here).
+    program: std::ffi::OsString,
+}
+
+/// Runs `boothd guard`; returns the exit code.
+pub fn main(args: &[String]) -> i32 {
+    let opts = match GuardOptions::parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("boothd guard: {e}");
+            return 1;
+        }
+    };
+    let sink = if opts.foreground {
+        dlog::Sink::Stderr
+    } else {
+        dlog::Sink::Syslog
+    };
+    dlog::init(sink, dlog::level_for(u32::from(opts.debug)));
+    // SAFETY: the daemon passed us this descriptor (a listening unix
+    // socket) for our exclusive use; nothing else in this process owns it.
+    let listener = unsafe { Socket::from_raw_fd(opts.listen_fd) };
+    match run(listener, &opts) {
+        Ok(()) => 0,
+        Err(e) => {
+            log::error!("lease guard ({}): {e}", opts.instance);
+            1
+        }
+    }
+}
+
+fn run(listener: Socket, opts: &GuardOptions) -> io::Result<()> {
+    // Children must not inherit the listener (it was passed without CLOEXEC).
+    listener.set_cloexec(true)?;
+    listener.set_nonblocking(true)?;
+    let signals = Signals::new()?;
+    let timer = TimerFd::new()?;
+    let mut g = Guard::new(listener, clock::mono());
+    log::info!(
+        "lease guard of {} started (pid {}), revoking at CLOCK_BOOTTIME deadlines",
+        opts.instance,
+        std::process::id()
+    );
+    g.run_loop(&signals, &timer)
+}
+
+impl Guard {
+    fn new(listener: Socket, now: Instant) -> Guard {
+        Guard {
+            listener,
+            conn: None,
+            slots: BTreeMap::new(),
+            reaper: Reaper::default(),
+            started: now,
+            fired: 0,
+            dropped: 0,
+            stopping: false,
+            // SAFETY: getuid has no preconditions.
+            uid: unsafe { libc::getuid() },
+            program: CRM_TICKET.into(),
+        }
+    }
+
+    fn run_loop(&mut self, signals: &Signals, timer: &TimerFd) -> io::Result<()> {
+        loop {
+            let now = clock::mono();
+            self.step(now);
+            if self.finished(now) {
+                log::info!(
+                    "lease guard: no daemon and nothing granted; exiting (fired {} time(s))",
+                    self.fired
+                );
+                return Ok(());
+            }
+            timer.arm(self.next_armed())?;
+            let mut fds = vec![
+                pollfd(signals.as_raw_fd()),
+                pollfd(timer.as_raw_fd()),
+                pollfd(self.listener.as_raw_fd()),
+            ];
+            if let Some(c) = &self.conn {
+                fds.push(pollfd(c.sock.as_raw_fd()));
+            }
+            let timeout = self.timeout_ms(clock::mono());
+            // SAFETY: fds is a valid array of fds.len() pollfd structs.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+                continue;
+            }
+            if fds[0].revents != 0 {
+                for s in signals.read() {
+                    match s {
+                        Signal::Terminate(sig) => self.terminate(sig, clock::mono()),
+                        Signal::DumpState => self.dump(clock::mono()),
+                        Signal::Child | Signal::Hangup => {}
+                    }
+                }
+            }
+            if fds[1].revents != 0 {
+                timer.clear();
+            }
+            if fds[2].revents != 0 {
+                self.accept(clock::mono());
+            }
+            if fds.get(3).is_some_and(|p| p.revents != 0) {
+                self.read_conn(clock::mono());
+            }
+        }
+    }
+
+    /// Everything that depends on time: deadlines, children, retries.
+    pub fn step(&mut self, now: Instant) {
+        self.fire_due(now);
+        self.poll_children(now);
+        self.start_pending(now);
+    }
+
+    fn finished(&self, now: Instant) -> bool {
+        let idle = self.slots.values().all(Slot::idle) && self.reaper.is_empty();
+        if self.stopping {
+            return idle
+                || self
+                    .slots
+                    .values()
+                    .all(|s| s.running.is_none() && s.next.is_none());
+        }
+        idle && self.conn.is_none() && now.saturating_since(self.started) >= FIRST_CONNECT
+    }
+
+    fn next_armed(&self) -> Option<Instant> {
+        self.slots
+            .values()
+            .filter_map(|s| s.armed.as_ref().map(|a| a.deadline))
+            .min()
+    }
+
+    fn timeout_ms(&self, now: Instant) -> i32 {
+        let deadlines = self
+            .slots
+            .values()
+            .flat_map(|s| {
+                [
+                    s.armed.as_ref().map(|a| a.deadline),
+                    s.running.as_ref().map(|w| w.child.deadline()),
+                    s.retry.as_ref().map(|r| r.0),
+                ]
+            })
+            .chain([self.reaper.next_deadline()])
+            .flatten()
+            .min();
+        let mut ms = deadlines.map_or(MAX_NAP_MS, |d| clock::millis_until(now, d));
+        let busy = self.slots.values().any(|s| s.running.is_some()) || !self.reaper.is_empty();
+        if busy {
+            // Children are polled (SIGCHLD only wakes us up).
+            ms = ms.min(20);
+        }
+        let ms = ms.min(MAX_NAP_MS);
+        (ms + u64::from(ms > 0)) as i32
+    }
+
+    fn daemon_alive(&self, now: Instant) -> bool {
+        self.conn
+            .as_ref()
+            .is_some_and(|c| now.saturating_since(c.last_heard) < DAEMON_SILENCE)
+    }
+
+    /// Revokes every armed ticket whose deadline has passed.
+    fn fire_due(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.armed.as_ref().is_some_and(|a| a.deadline <= now))
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in due {
+            self.fire(&t, now);
+        }
+    }
+
+    fn fire(&mut self, ticket: &str, now: Instant) {
+        let alive = self.daemon_alive(now);
+        let Some(slot) = self.slots.get_mut(ticket) else {
+            return;
+        };
+        let Some(armed) = slot.armed.take() else {
+            return;
+        };
+        self.fired += 1;
+        let late = now.saturating_since(armed.deadline).as_millis();
+        let mut killed_grant = false;
+        if slot
+            .running
+            .as_ref()
+            .is_some_and(|w| w.job.kind == WriteKind::Grant)
+        {
+            if let Some(mut w) = slot.running.take() {
+                w.child.kill();
+                self.reaper.adopt(w.child, now);
+                killed_grant = true;
+            }
+        }
+        if !matches!(&slot.next, Some(j) if j.kind != WriteKind::Grant) {
+            slot.queue(Job {
+                seq: 0,
+                kind: WriteKind::GuardRevoke,
+                args: armed.revoke,
+                tries: 0,
+            });
+        }
+        let why = if self.stopping {
+            "the guard is stopping"
+        } else if self.conn.is_none() {
+            "no daemon is connected"
+        } else if !alive {
+            "the daemon is not answering"
+        } else {
+            "no renewal"
+        };
+        let msg = format!(
+            "lease guard: ticket {ticket}: deadline passed {late} ms ago ({why}); revoking in the CIB{}",
+            if killed_grant {
+                " after killing a grant write that was still running"
+            } else {
+                ""
+            }
+        );
+        if alive && !self.stopping {
+            log::info!("{msg}");
+        } else {
+            log::warn!("{msg}");
+        }
+        self.send(&FromGuard::Fired {
+            ticket: ticket.to_owned(),
+            deadline: armed.deadline.0,
+            late_ms: late,
+            killed_grant,
+        });
+    }
+
+    fn poll_children(&mut self, now: Instant) {
+        let mut reports = Vec::new();
+        for (ticket, slot) in &mut self.slots {
+            let Some(f) = slot.running.as_mut().and_then(|w| w.child.poll(now)) else {
+                continue;
+            };
+            let Some(w) = slot.running.take() else {
+                continue;
+            };
+            let took = now.saturating_since(w.started).as_millis();
+            let error = if f.outcome.success() {
+                None
+            } else if f.stderr.is_empty() {
+                Some(f.outcome.to_string())
+            } else {
+                Some(format!("{}: {}", f.outcome, f.stderr))
+            };
+            self.reaper.adopt(w.child, now);
+            match (&error, w.job.kind) {
+                (None, WriteKind::GuardRevoke) => log::info!(
+                    "lease guard: ticket {ticket}: not granted here in the CIB now ({took} ms)"
+                ),
+                (None, _) => log::debug!(
+                    "lease guard: ticket {ticket}: CIB {:?} written ({took} ms)",
+                    w.job.kind
+                ),
+                (Some(e), kind) => {
+                    log::error!("lease guard: ticket {ticket}: CIB {kind:?} failed: {e}");
+                    if kind != WriteKind::Grant
+                        && w.job.tries < RETRIES
+                        && slot.next.is_none()
+                        && f.outcome != Outcome::TimedOut
+                    {
+                        let mut job = w.job.clone();
+                        job.tries += 1;
+                        slot.retry = Some((now + RETRY_EVERY, job));
+                    }
+                }
+            }
+            reports.push(FromGuard::Written {
+                ticket: ticket.clone(),
+                seq: w.job.seq,
+                kind: w.job.kind,
+                error,
+                took_ms: took,
+            });
+        }
+        for r in reports {
+            self.send(&r);
+        }
+        self.reaper.poll(now);
+    }
+
+    fn start_pending(&mut self, now: Instant) {
+        let mut reports = Vec::new();
+        for (ticket, slot) in &mut self.slots {
+            if slot.next.is_none() {
+                if let Some((at, _)) = &slot.retry {
+                    if *at <= now {
+                        slot.next = slot.retry.take().map(|(_, j)| j);
+                    }
+                }
+            }
+            if slot.running.is_some() {
+                continue;
+            }
+            let Some(job) = slot.next.take() else {
+                continue;
+            };
+            if job.kind == WriteKind::Grant && slot.armed.as_ref().is_none_or(|a| a.deadline <= now)
+            {
+                // Its deadline passed while it waited: never write it.
+                continue;
+            }
+            let mut cmd = std::process::Command::new(&self.program);
+            cmd.args(&job.args);
+            match child::spawn(cmd, false, now + WRITE_TIMEOUT) {
+                Ok(child) => {
+                    slot.running = Some(Write {
+                        job,
+                        child,
+                        started: now,
+                    })
+                }
+                Err(e) => {
+                    let e = if e.kind() == io::ErrorKind::NotFound {
+                        format!("{CRM_TICKET} not found on PATH")
+                    } else {
+                        format!("cannot run {CRM_TICKET}: {e}")
+                    };
+                    log::error!("lease guard: ticket {ticket}: {e}");
+                    if job.kind != WriteKind::Grant && job.tries < RETRIES {
+                        let mut retry = job.clone();
+                        retry.tries += 1;
+                        slot.retry = Some((now + RETRY_EVERY, retry));
+                    }
+                    reports.push(FromGuard::Written {
+                        ticket: ticket.clone(),
+                        seq: job.seq,
+                        kind: job.kind,
+                        error: Some(e),
+                        took_ms: 0,
+                    });
+                }
+            }
+        }
+        for r in reports {
+            self.send(&r);
+        }
+    }
+
+    /// A commit from the daemon.
+    pub fn on_commit(&mut self, c: CommitMsg, now: Instant) {
+        let slot = self.slots.entry(c.ticket.clone()).or_default();
+        match c.deadline.map(Instant) {
+            Some(d) if d > now && !self.stopping => {
+                slot.armed = Some(Armed {
+                    deadline: d,
+                    revoke: c.revoke,
+                });
+                slot.queue(Job {
+                    seq: c.seq,
+                    kind: WriteKind::Grant,
+                    args: c.write,
+                    tries: 0,
+                });
+            }
+            Some(d) => {
+                // A grant whose deadline has already passed (the daemon was
+                // late, or we are stopping): revoke instead.
+                slot.armed = Some(Armed {
+                    deadline: d.min(now),
+                    revoke: c.revoke,
+                });
+                self.fire(&c.ticket, now);
+            }
+            None => {
+                slot.armed = None;
+                slot.queue(Job {
+                    seq: c.seq,
+                    kind: WriteKind::NotGranted,
+                    args: c.write,
+                    tries: 0,
+                });
+            }
+        }
+        self.start_pending(now);
+    }
+
+    fn terminate(&mut self, sig: i32, now: Instant) {
+        let armed: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.armed.is_some())
+            .map(|(t, _)| t.clone())
+            .collect();
+        log::warn!(
+            "lease guard: signal {sig}: revoking {} granted ticket(s) now, then exiting",
+            armed.len()
+        );
+        self.stopping = true;
+        for t in armed {
+            self.fire(&t, now);
+        }
+        self.start_pending(now);
+    }
+
+    fn dump(&self, now: Instant) {
+        log::info!(
+            "lease guard: daemon {}, fired {}, dropped records {}",
+            self.conn
+                .as_ref()
+                .map_or_else(|| "not connected".to_owned(), |c| format!("pid {}", c.pid)),
+            self.fired,
+            self.dropped
+        );
+        for (t, s) in &self.slots {
+            log::info!(
+                "lease guard: ticket {t}: armed {}, writing {:?}, pending {:?}",
+                s.armed.as_ref().map_or_else(
+                    || "no".to_owned(),
+                    |a| format!("until {} ms from now", clock::millis_until(now, a.deadline))
+                ),
+                s.running.as_ref().map(|w| w.job.kind),
+                s.next.as_ref().map(|j| j.kind),
+            );
+        }
+    }
+
+    fn accept(&mut self, now: Instant) {
+        loop {
+            let sock = match self.listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::error!("lease guard: accept: {e}");
+                    return;
+                }
+            };
+            let uid = peer_uid(&sock);
+            if uid != Some(self.uid) && uid != Some(0) {
+                log::warn!(
+                    "lease guard: refused a connection from uid {uid:?} (only uid {} or root)",
+                    self.uid
+                );
+                continue;
+            }
+            if sock.set_nonblocking(true).is_err() {
+                continue;
+            }
+            if let Some(old) = self.conn.take() {
+                // Only one daemon holds the instance's lock file: the old one is gone.
+                log::info!(
+                    "lease guard: a new daemon connection replaces that of pid {}",
+                    old.pid
+                );
+            }
+            self.conn = Some(Conn {
+                sock,
+                pid: 0,
+                last_heard: now,
+            });
+            let armed = self
+                .slots
+                .iter()
+                .filter_map(|(t, s)| {
+                    s.armed.as_ref().map(|a| ArmedMsg {
+                        ticket: t.clone(),
+                        deadline: a.deadline.0,
+                    })
+                })
+                .collect();
+            self.send(&FromGuard::Hello {
+                pid: std::process::id(),
+                armed,
+                fired: self.fired,
+            });
+        }
+    }
+
+    fn read_conn(&mut self, now: Instant) {
+        let mut buf = vec![0u8; MAX_RECORD];
+        loop {
+            let Some(c) = self.conn.as_mut() else { return };
+            let n = match recv(&c.sock, &mut buf) {
+                Ok(0) => {
+                    let n = self.slots.values().filter(|s| s.armed.is_some()).count();
+                    let pid = c.pid;
+                    self.conn = None;
+                    if n > 0 {
+                        log::warn!(
+                            "lease guard: daemon (pid {pid}) disconnected; {n} granted ticket(s) \
+                             stay guarded until their deadlines"
+                        );
+                    } else {
+                        log::info!("lease guard: daemon (pid {pid}) disconnected");
+                    }
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::error!("lease guard: daemon connection: {e}");
+                    self.conn = None;
+                    return;
+                }
+            };
+            c.last_heard = now;
+            match guard_proto::decode::<ToGuard>(&buf[..n]) {
+                Ok(ToGuard::Hello { pid, instance }) => {
+                    c.pid = pid;
+                    log::info!("lease guard: daemon of {instance} connected (pid {pid})");
+                }
+                Ok(ToGuard::Commit(m)) => self.on_commit(m, now),
+                Ok(ToGuard::Ping { seq }) => self.send(&FromGuard::Pong { seq }),
+                Err(e) => {
+                    log::error!("lease guard: closing the daemon connection: {e}");
+                    self.conn = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends without ever blocking: a full socket (daemon frozen) drops the
+    /// record; the daemon learns the state again from later records.
+    fn send(&mut self, msg: &FromGuard) {
+        let Some(c) = &self.conn else { return };
+        let rec = guard_proto::encode(msg);
+        match c
+            .sock
+            .send_with_flags(&rec, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.dropped += 1,
+            Err(e) => {
+                log::debug!("lease guard: send to the daemon: {e}");
+                self.conn = None;
+            }
+        }
+    }
+}
+
+fn pollfd(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// One record from a SOCK_SEQPACKET socket (0 = end of stream).
+pub(super) fn recv(sock: &Socket, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: recv writes at most buf.len() bytes into buf.
+    let n = unsafe {
+        libc::recv(
+            sock.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// The uid of the process at the other end of a unix socket.
+fn peer_uid(sock: &Socket) -> Option<libc::uid_t> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: SO_PEERCRED writes one ucred of at most `len` bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(cred.uid)
+}
+
+/// A `CLOCK_BOOTTIME` timerfd armed at an absolute instant.
+struct TimerFd {
+    fd: OwnedFd,
+}
+
+impl TimerFd {
+    fn new() -> io::Result<TimerFd> {
+        // SAFETY: timerfd_create returns a new descriptor (checked) that we own.
+        let fd = unsafe {
+            libc::timerfd_create(libc::CLOCK_BOOTTIME, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC)
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is fresh and owned by nobody else.
+        Ok(TimerFd {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Fires at `at` (milliseconds of CLOCK_BOOTTIME); `None` disarms.
+    fn arm(&self, at: Option<Instant>) -> io::Result<()> {
+        let value = match at {
+            // An absolute time of 0 would disarm: use 1 ns for "now or past".
+            Some(t) => libc::timespec {
+                tv_sec: (t.0 / 1000) as libc::time_t,
+                tv_nsec: ((t.0 % 1000) * 1_000_000).max(u64::from(t.0 == 0)) as libc::c_long,
+            },
+            None => libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+        };
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: value,
+        };
+        // SAFETY: a valid itimerspec; the old value is not asked for.
+        let rc = unsafe {
+            libc::timerfd_settime(
+                self.fd.as_raw_fd(),
+                libc::TFD_TIMER_ABSTIME,
+                &spec,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Consumes an expiry.
+    fn clear(&self) {
+        let mut n = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into n.
+        unsafe { libc::read(self.fd.as_raw_fd(), n.as_mut_ptr().cast(), 8) };
+    }
+}
+
+impl AsRawFd for TimerFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socket2::{Domain, Type};
+
+    fn guard(program: &str) -> Guard {
+        let l = Socket::new(Domain::UNIX, Type::SEQPACKET, None).unwrap();
+        let mut g = Guard::new(l, clock::mono());
+        g.program = program.into();
+        g
+    }
+
+    fn commit(t: &str, deadline: Option<u64>, write: &[&str], revoke: &[&str]) -> CommitMsg {
+        CommitMsg {
+            ticket: t.into(),
+            seq: 1,
+            deadline,
+            write: write.iter().map(|s| s.to_string()).collect(),
+            revoke: revoke.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn run_until(g: &mut Guard, secs: u64, mut done: impl FnMut(&Guard) -> bool) {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while !done(g) && std::time::Instant::now() < until {
+            g.step(clock::mono());
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn options() {
+        let a =
+            |v: &[&str]| GuardOptions::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let o = a(&["--fd", "3", "--instance", "x", "-S", "-D", "-D"]).unwrap();
+        assert_eq!(
+            (o.listen_fd, o.instance.as_str(), o.foreground, o.debug),
+            (3, "x", true, 2)
+        );
+        assert!(a(&[]).is_err());
+        assert!(a(&["--fd", "1"]).is_err());
+        assert!(a(&["--fd", "3", "--bogus"]).is_err());
+    }
+
+    #[test]
+    fn fires_at_the_deadline_unless_a_commit_moves_or_clears_it() {
+        // No crm_ticket: writes fail, which is reported; the deadline logic
+        // is what is checked.
+        let mut g = guard("/nonexistent/crm_ticket");
+        let now = clock::mono();
+        g.on_commit(
+            commit("a", Some((now + Duration(100)).0), &["-g"], &["-r"]),
+            now,
+        );
+        g.on_commit(
+            commit("b", Some((now + Duration(100)).0), &["-g"], &["-r"]),
+            now,
+        );
+        g.on_commit(commit("b", None, &["-r"], &[]), now);
+        g.on_commit(
+            commit("c", Some((now + Duration(100)).0), &["-g"], &["-r"]),
+            now,
+        );
+        g.on_commit(
+            commit("c", Some((now + Duration(60_000)).0), &["-g"], &["-r"]),
+            now,
+        );
+        run_until(&mut g, 5, |g| g.fired > 0);
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        g.step(clock::mono());
+        assert_eq!(g.fired, 1);
+        assert!(g.slots["a"].armed.is_none());
+        assert!(g.slots["b"].armed.is_none());
+        assert!(g.slots["c"].armed.is_some());
+        // A grant whose deadline already passed is revoked at once.
+        g.on_commit(commit("d", Some(now.0), &["-g"], &["-r"]), clock::mono());
+        assert_eq!(g.fired, 2);
+        assert!(g.slots["d"].armed.is_none());
+    }
+
+    #[test]
+    fn a_grant_write_still_running_at_the_deadline_is_killed_then_revoked() {
+        let dir = std::env::temp_dir().join(format!("booth-guard-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("calls");
+        // A crm_ticket stand-in: "-g" hangs for 30 s, anything else logs and exits 0.
+        let stub = dir.join(CRM_TICKET);
+        std::fs::write(
+            &stub,
+            format!(
+                "#!/bin/sh\ncase \"$1\" in -g) sleep 30; echo late-grant >> {l};; \
+                 *) echo \"$1\" >> {l};; esac\n",
+                l = log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut g = guard(&stub.display().to_string());
+        let now = clock::mono();
+        g.on_commit(
+            commit("t", Some((now + Duration(300)).0), &["-g"], &["-r"]),
+            now,
+        );
+        assert!(g.slots["t"].running.is_some());
+        run_until(&mut g, 5, |g| g.fired > 0);
+        run_until(&mut g, 5, |g| g.slots["t"].idle() && g.reaper.is_empty());
+        assert_eq!(g.fired, 1);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let calls = std::fs::read_to_string(&log).unwrap_or_default();
+        assert_eq!(
+            calls, "-r\n",
+            "the killed grant never lands, the revoke does"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
