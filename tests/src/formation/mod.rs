@@ -237,6 +237,10 @@ pub struct Formation {
     debug: bool,
     config_text: String,
     autostart: bool,
+    /// Process group of every daemon started (the daemon's PID): helpers a
+    /// daemon forks, which may outlive a SIGKILL of the daemon on purpose,
+    /// are stopped with it at the end.
+    groups: Vec<u32>,
 }
 
 /// What a client command did.
@@ -363,6 +367,7 @@ impl Formation {
             debug: b.debug,
             config_text: String::new(),
             autostart: b.start,
+            groups: Vec::new(),
         };
         let mut f = f;
         if let Some(k) = &f.key {
@@ -599,7 +604,9 @@ impl Formation {
         if let Some(ns) = self.netns.as_deref() {
             ns.enter(&mut cmd);
         }
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd.spawn().expect("cannot start the daemon");
+        self.groups.push(child.id());
         self.members[i].child = Some(child);
         self.members[i].stopped = false;
     }
@@ -645,7 +652,8 @@ impl Formation {
         self.members[i].child.is_some()
     }
 
-    /// SIGKILL member `i` and reap it. Returns the wall time of the kill.
+    /// SIGKILL member `i`'s daemon process (only it, not helpers it forked)
+    /// and reap it. Returns the wall time of the kill.
     pub fn kill9(&mut self, i: usize) -> f64 {
         let mut c = self.members[i].child.take().expect("member is running");
         let at = epoch_now();
@@ -1020,6 +1028,13 @@ impl Drop for Formation {
             if let Some(mut c) = m.child.take() {
                 let _ = c.kill();
                 let _ = c.wait();
+            }
+        }
+        for &g in &self.groups {
+            // SAFETY: SIGKILL to a process group we created (its ID is the
+            // PID of a daemon we started); a group that is gone is ignored.
+            unsafe {
+                libc::kill(-(g as libc::pid_t), libc::SIGKILL);
             }
         }
         if std::thread::panicking() {
