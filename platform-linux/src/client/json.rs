@@ -14,6 +14,20 @@
 //! `granted`. `expires` is `"INF"` for manual tickets. Epochs are computed
 //! from booth's local-time text on this host.
 //!
+//! A booth-rs daemon also answers with its lease details (asked for with
+//! [`OPT_LIST_DETAILS`](crate::daemon::listing::OPT_LIST_DETAILS); booth
+//! 1.x daemons ignore the bit), added to each ticket as `"lease"`:
+//! ```json
+//! "lease":{"granted_here":true,"deadline_in_ms":8874,"deadline_epoch_ms":1795590187912,
+//!   "margin_ms":2096,"foreign_grant_in_ms":10970,"guard":"pid:1234"}
+//! ```
+//! `deadline_*`: this site's own deadline while the ticket is granted here
+//! (the lease guard revokes it in the CIB then unless renewed);
+//! `margin_ms`: how much earlier that deadline is than the earliest instant
+//! any other site may be granted; `foreign_grant_in_ms`: that instant
+//! (`null` when not granted here). `guard`: the lease guard process
+//! (`pid:N`), `down`, or `none` on arbitrators.
+//!
 //! `booth peers --json`:
 //! ```json
 //! {"peers":[{"type":"site","address":"192.0.2.2","last_recv":"2026-11-25 08:12:34",
@@ -178,21 +192,53 @@ fn warning_line(line: &str) -> Option<Value> {
     ]))
 }
 
+/// `booth-rs: ticket=T granted_here=1 deadline_in_ms=…`: the ticket and
+/// its `"lease"` object.
+fn detail_line(line: &str) -> Option<(String, Value)> {
+    let rest = line.strip_prefix(crate::daemon::listing::DETAIL_PREFIX)?;
+    let mut ticket = None;
+    let mut fields = Vec::new();
+    for word in rest.split_whitespace() {
+        let (k, v) = word.split_once('=')?;
+        match k {
+            "ticket" => ticket = Some(v.to_owned()),
+            "granted_here" => fields.push((k.to_owned(), Value::Bool(v == "1"))),
+            "guard" => fields.push((k.to_owned(), Value::str(v))),
+            _ => fields.push((
+                k.to_owned(),
+                v.parse::<i64>().map_or(Value::Null, Value::Int),
+            )),
+        }
+    }
+    Some((ticket?, Value::Obj(fields)))
+}
+
 /// `booth list` text as JSON.
 pub fn list(text: &str) -> Value {
     let mut tickets = Vec::new();
     let mut warnings = Vec::new();
     let mut unparsed = Vec::new();
+    let mut details = Vec::new();
     for line in text.lines().map(|l| l.trim_end_matches('\r')) {
         if line.trim().is_empty() {
             continue;
         }
-        if let Some(t) = ticket_line(line) {
+        if let Some(d) = detail_line(line) {
+            details.push(d);
+        } else if let Some(t) = ticket_line(line) {
             tickets.push(t);
         } else if let Some(w) = warning_line(line) {
             warnings.push(w);
         } else {
             unparsed.push(Value::str(line));
+        }
+    }
+    for (name, lease) in details {
+        let found = tickets
+            .iter_mut()
+            .find(|t| matches!(t.get("ticket"), Some(Value::Str(n)) if *n == name));
+        if let Some(Value::Obj(pairs)) = found {
+            pairs.push(("lease".to_owned(), lease));
         }
     }
     Value::obj(vec![
@@ -331,6 +377,37 @@ mod tests {
             v.to_string(),
             r#"{"a":"q\"b\\\n\u0001é","n":[-3,null,true]}"#
         );
+    }
+
+    #[test]
+    fn list_with_booth_rs_lease_details() {
+        let t = format_table(1_795_590_188).unwrap();
+        let text = format!(
+            "ticket: tA, leader: 127.0.0.21, expires: {t}\n\
+             ticket: tB, leader: NONE\n\
+             booth-rs: ticket=tA granted_here=1 deadline_in_ms=8874 \
+             deadline_epoch_ms=1795590187912 margin_ms=2096 foreign_grant_in_ms=10970 guard=pid:77\n\
+             booth-rs: ticket=tB granted_here=0 deadline_in_ms=- deadline_epoch_ms=- \
+             margin_ms=100 foreign_grant_in_ms=- guard=down\n"
+        );
+        let v = list(&text);
+        let s = v.to_string();
+        assert!(
+            s.contains(
+                "\"manual\":false,\"lease\":{\"granted_here\":true,\"deadline_in_ms\":8874,\
+                 \"deadline_epoch_ms\":1795590187912,\"margin_ms\":2096,\
+                 \"foreign_grant_in_ms\":10970,\"guard\":\"pid:77\"}}"
+            ),
+            "{s}"
+        );
+        let Some(Value::Arr(ts)) = v.get("tickets") else {
+            panic!("{s}")
+        };
+        let b = ts[1].get("lease").unwrap();
+        assert_eq!(b.get("granted_here"), Some(&Value::Bool(false)));
+        assert_eq!(b.get("deadline_in_ms"), Some(&Value::Null));
+        assert_eq!(b.get("guard"), Some(&Value::str("down")));
+        assert_eq!(v.get("unparsed"), Some(&Value::Arr(vec![])));
     }
 
     #[test]

@@ -19,7 +19,13 @@ pub fn run(sess: &mut Session, cmd: ClientCmd, addr: SocketAddr, as_json: bool) 
         ClientCmd::Peers => Command::Peers,
         _ => return EXIT_ERROR,
     };
-    let text = match fetch(sess, wire, addr) {
+    // Our daemon adds its lease details for --json; booth 1.x ignores the bit.
+    let options = if as_json && wire == Command::List {
+        crate::daemon::listing::OPT_LIST_DETAILS
+    } else {
+        0
+    };
+    let text = match fetch(sess, wire, addr, options) {
         Ok(t) => t,
         Err(code) => return code,
     };
@@ -45,13 +51,23 @@ pub fn run(sess: &mut Session, cmd: ClientCmd, addr: SocketAddr, as_json: bool) 
 }
 
 /// One request, one text reply; errors are logged and give the exit code.
-fn fetch(sess: &mut Session, wire: Command, addr: SocketAddr) -> Result<Vec<u8>, i32> {
+fn fetch(
+    sess: &mut Session,
+    wire: Command,
+    addr: SocketAddr,
+    options: u32,
+) -> Result<Vec<u8>, i32> {
     let fail = |sess: &Session, m: &str| {
         sess.log.error(m);
         EXIT_ERROR
     };
     let mut conn = sess
-        .send(addr, wire, RequestBody::Ticket(TicketBody::default()), 0)
+        .send(
+            addr,
+            wire,
+            RequestBody::Ticket(TicketBody::default()),
+            options,
+        )
         .map_err(|e| fail(sess, &e.to_string()))?;
     let reply = sess
         .reply(&mut conn)

@@ -901,6 +901,17 @@ impl Daemon {
         }
     }
 
+    /// The lease guard for `booth list` details: `pid:N`, `down`, `none`.
+    pub(super) fn guard_text(&self) -> String {
+        match &self.guard {
+            None => "none".to_owned(),
+            Some(g) => match g.guard_pid {
+                Some(p) if g.connected() => format!("pid:{p}"),
+                _ => "down".to_owned(),
+            },
+        }
+    }
+
     /// SIGUSR1: every ticket's state to the log.
     fn dump_state(&mut self, now: Now) {
         let c = self.node.counters();

@@ -119,6 +119,47 @@ fn row_of<'a, const T: usize>(
     }
 }
 
+/// `booth list` option bit asking a booth-rs daemon to append one
+/// [`detail_lines`] line per ticket (`booth list --json` sets it). booth 1.x
+/// daemons ignore request options of `list`, so they answer as always.
+pub const OPT_LIST_DETAILS: u32 = 1 << 16;
+
+/// Prefix of a detail line.
+pub const DETAIL_PREFIX: &str = "booth-rs: ";
+
+/// One line per ticket after the `booth list` text, for `--json`:
+/// `booth-rs: ticket=T granted_here=1 deadline_in_ms=8874 deadline_epoch_ms=…
+/// margin_ms=2096 foreign_grant_in_ms=10970 guard=pid:1234`. `deadline_*` is
+/// this site's own deadline while granted here (the lease guard revokes at
+/// it); `margin_ms` how much earlier that deadline is than the earliest
+/// instant any other site may be granted ([`TicketConfig::holder_margin`]);
+/// `foreign_grant_in_ms` that instant. `-` when not granted here. `guard`
+/// is the lease guard's process (`pid:N`), `down`, or `none` (arbitrators).
+///
+/// [`TicketConfig::holder_margin`]: booth_core::config::TicketConfig::holder_margin
+pub fn detail_lines<const T: usize>(node: &Node<T>, now: &Now, guard: &str) -> String {
+    let mut out = String::new();
+    for (i, tc) in node.config().tickets.iter().enumerate() {
+        let Some(view) = node.ticket_view(i) else {
+            continue;
+        };
+        let margin = tc.holder_margin().as_millis();
+        let deadline = view.deadline.filter(|_| view.granted);
+        let dash = || "-".to_owned();
+        let in_ms = |t: booth_core::Instant| t.saturating_since(now.mono).as_millis();
+        out.push_str(&format!(
+            "{DETAIL_PREFIX}ticket={} granted_here={} deadline_in_ms={} deadline_epoch_ms={} \
+             margin_ms={margin} foreign_grant_in_ms={} guard={guard}\n",
+            tc.name,
+            u8::from(view.granted),
+            deadline.map_or_else(dash, |d| in_ms(d).to_string()),
+            deadline.map_or_else(dash, |d| (now.wall_at(d).0 / 1000).to_string()),
+            deadline.map_or_else(dash, |d| (in_ms(d) + margin).to_string()),
+        ));
+    }
+    out
+}
+
 /// One member's `booth peers` block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerRow<'a> {
@@ -312,6 +353,11 @@ mod tests {
         assert_eq!(
             list_text(&node, &addrs, &now, &fmt),
             "ticket: tA, leader: NONE\n"
+        );
+        assert_eq!(
+            detail_lines(&node, &now, "pid:9"),
+            "booth-rs: ticket=tA granted_here=0 deadline_in_ms=- deadline_epoch_ms=- \
+             margin_ms=100 foreign_grant_in_ms=- guard=pid:9\n"
         );
         let peers = peers_text(&node, &addrs, &[0, 2, 0], &now, &fmt);
         assert_eq!(

@@ -140,7 +140,11 @@ impl Daemon {
         }
         match (&req.cmd, &req.body) {
             (Command::List, _) => {
-                let text = listing::list_text(&self.node, &self.addrs, &now, &fmt_time);
+                let mut text = listing::list_text(&self.node, &self.addrs, &now, &fmt_time);
+                if req.header.options & listing::OPT_LIST_DETAILS != 0 {
+                    let guard = self.guard_text();
+                    text.push_str(&listing::detail_lines(&self.node, &now, &guard));
+                }
                 self.send_text(conn, Command::ClList, &text, &now);
             }
             (Command::Peers, _) => {
