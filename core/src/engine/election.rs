@@ -295,7 +295,7 @@ impl Ticket {
                 let left = cx.wire_duration(m.valid_for).min(cx.tc.expire);
                 self.leader = Leader::Member(l);
                 self.leader_term = m.term;
-                let end = cx.now + left;
+                let end = cx.now + cx.lease_copy(left);
                 self.lease_end = Some(self.lease_end.map_or(end, |e| e.max(end)));
                 self.lose_election(cx);
                 self.state = State::Follower;

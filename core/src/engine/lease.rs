@@ -266,7 +266,7 @@ impl Ticket {
         if cx.tc.mode == Mode::Automatic && v.0 > cx.tc.expire.0 + cx.unit.millis() {
             self.out_timing_mismatch |= 1 << m.from;
         }
-        let end = cx.now + v;
+        let end = cx.now + cx.lease_copy(v);
         let same_lease = from_leader && self.leader_term == m.term;
         if !from_leader {
             self.out_persist = true;

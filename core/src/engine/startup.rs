@@ -84,7 +84,7 @@ impl Ticket {
                 self.leader_term = m.term;
                 self.state = State::Follower;
                 self.reacquire = false;
-                let end = cx.now + left;
+                let end = cx.now + cx.lease_copy(left);
                 self.lease_end = Some(self.lease_end.map_or(end, |e| e.max(end)));
                 self.arm_lease_lost(cx);
                 self.out_persist = true;

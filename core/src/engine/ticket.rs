@@ -116,6 +116,18 @@ impl Ctx<'_> {
     pub fn wire_duration(&self, v: u32) -> Duration {
         Duration(v as u64 * self.unit.millis())
     }
+    /// How long, from receipt, the sender of a lease advertised as `v` may
+    /// still act on it: `v` + one wire unit + `timeout`. A booth 1.x holder
+    /// advertises its lease truncated (it keeps up to a unit more,
+    /// booth-protocol.md §2.3) and notices its own expiry only at its next
+    /// cron run, up to `timeout` late (§3.3, §3.7). booth's candidates
+    /// cover the latter by waiting out the election for the old holder's
+    /// vote; our early win on a strict majority does not wait, so our lease
+    /// copies must. Our own holders let go before `v`
+    /// ([`TicketConfig::holder_lease`]); against them this is extra margin.
+    pub fn lease_copy(&self, v: Duration) -> Duration {
+        v + Duration(self.unit.millis()) + self.tc.timeout
+    }
     /// Uniform back-off in 0..=min(1 s, timeout), as booth's `add_random_delay()`.
     pub fn backoff(&mut self) -> Duration {
         let max = self.tc.timeout.min(Duration::from_secs(1));
