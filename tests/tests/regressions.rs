@@ -233,14 +233,16 @@ fn clocks_at_the_drift_bound_stay_safe() {
     assert_safe(&sim);
 }
 
-// The auditor is not a rubber stamp: clocks 150 times further apart than the
-// configured bound make the follower's lease end before the holder's.
+// The auditor is not a rubber stamp: clocks 250 times further apart than the
+// configured bound make the follower's lease end before the holder's. (15 %
+// no longer does: followers count a lease one wire unit and one timeout
+// longer than advertised, for booth 1.x holders.)
 #[test]
 fn clocks_beyond_the_bound_are_caught_by_the_auditor() {
     let mut sim = formation(10);
-    sim.set_drift(0, -150_000);
-    sim.set_drift(1, 150_000);
-    sim.set_drift(2, 150_000);
+    sim.set_drift(0, -250_000);
+    sim.set_drift(1, 250_000);
+    sim.set_drift(2, 250_000);
     granted_at(&mut sim, 0);
     sim.run_until(5 * SECOND);
     sim.net.isolate(&[0]);
@@ -250,7 +252,7 @@ fn clocks_beyond_the_bound_are_caught_by_the_auditor() {
             .violations
             .iter()
             .any(|v| matches!(v, Violation::DoubleGrant { .. })),
-        "a 15% clock-rate error must overlap grants (expire 10 s)"
+        "a 25% clock-rate error must overlap grants (expire 10 s)"
     );
 }
 
