@@ -23,6 +23,7 @@
 mod fmt;
 
 pub mod clock;
+pub mod crc;
 pub mod net;
 pub mod provision;
 pub mod runtime;
@@ -31,6 +32,6 @@ pub mod storage;
 pub use booth_core;
 pub use clock::WallClock;
 pub use provision::{NetConfig, Provision};
-pub use runtime::{Appliance, Datagrams, Endpoint};
+pub use runtime::{Appliance, Datagrams, Endpoint, Restored};
 pub use smoltcp;
 pub use storage::{RamStorage, Slot, StateStore, Storage};

@@ -5,7 +5,9 @@
 //! the memory: socket buffers in a [`UdpBuffers`] and one socket slot, both
 //! typically locals of `main` that live forever. No allocator is used.
 
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::iface::{
+    Config, Interface, PollIngressSingleResult, SocketHandle, SocketSet, SocketStorage,
+};
 use smoltcp::phy::Device;
 use smoltcp::socket::udp;
 use smoltcp::time::Instant as SmolInstant;
@@ -46,17 +48,21 @@ impl<const BYTES: usize> Default for UdpBuffers<BYTES> {
     }
 }
 
-/// The interface and its one socket.
-pub struct Net<'a> {
+/// The interface, its device and its one socket.
+pub struct Net<'a, D: Device> {
     iface: Interface,
+    device: D,
     sockets: SocketSet<'a>,
     udp: SocketHandle,
+    /// Time of the last poll (smoltcp needs one to flush from `send`).
+    now: SmolInstant,
 }
 
-impl core::fmt::Debug for Net<'_> {
+impl<D: Device> core::fmt::Debug for Net<'_, D> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Net")
             .field("udp", &self.udp)
+            .field("now", &self.now)
             .finish_non_exhaustive()
     }
 }
@@ -66,11 +72,11 @@ pub fn smol_instant(t: Instant) -> SmolInstant {
     SmolInstant::from_millis(t.as_millis() as i64)
 }
 
-impl<'a> Net<'a> {
-    /// Brings the interface up with `cfg`'s address and route and binds the
-    /// UDP socket to `cfg.port`.
-    pub fn new<D: Device + ?Sized, const BYTES: usize>(
-        device: &mut D,
+impl<'a, D: Device> Net<'a, D> {
+    /// Brings the interface up on `device` with `cfg`'s address and route
+    /// and binds the UDP socket to `cfg.port`.
+    pub fn new<const BYTES: usize>(
+        mut device: D,
         mac: [u8; 6],
         cfg: &NetConfig,
         seed: u64,
@@ -80,7 +86,8 @@ impl<'a> Net<'a> {
     ) -> Self {
         let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
         config.random_seed = seed;
-        let mut iface = Interface::new(config, device, smol_instant(now));
+        let now = smol_instant(now);
+        let mut iface = Interface::new(config, &mut device, now);
         let [a, b, c, d] = cfg.ip;
         iface.update_ip_addrs(|addrs| {
             // The list has room for at least one address.
@@ -112,18 +119,45 @@ impl<'a> Net<'a> {
         let udp = sockets.add(socket);
         Net {
             iface,
+            device,
             sockets,
             udp,
+            now,
         }
     }
 
-    /// Moves frames between the device and the socket (both directions).
-    pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) {
-        self.iface
-            .poll(smol_instant(now), device, &mut self.sockets);
+    /// Takes at most one frame from the device into the socket; false if
+    /// the device had none. Handle the socket's datagrams before the next
+    /// one, so a burst waits in the device rather than overflowing the socket.
+    pub fn ingress_one(&mut self, now: Instant) -> bool {
+        self.now = smol_instant(now);
+        self.iface.poll_maintenance(self.now);
+        !matches!(
+            self.iface
+                .poll_ingress_single(self.now, &mut self.device, &mut self.sockets),
+            PollIngressSingleResult::None
+        )
     }
 
-    /// When smoltcp needs [`Net::poll`] again without new frames (ARP retries),
+    /// Sends what the socket holds (and ARP) to the device.
+    pub fn egress(&mut self, now: Instant) {
+        self.now = smol_instant(now);
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        self.iface
+            .poll_egress(self.now, &mut self.device, &mut self.sockets);
+    }
+
+    /// Moves frames between the device and the socket, both ways, all of them.
+    pub fn poll(&mut self, now: Instant) {
+        self.now = smol_instant(now);
+        self.iface
+            .poll(self.now, &mut self.device, &mut self.sockets);
+    }
+
+    /// When smoltcp needs a poll again without new frames (ARP retries),
     /// or `None` if only a frame can give it work.
     pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
         self.iface
@@ -135,9 +169,17 @@ impl<'a> Net<'a> {
     pub fn can_recv(&mut self) -> bool {
         self.sockets.get_mut::<udp::Socket>(self.udp).can_recv()
     }
+
+    pub fn device(&self) -> &D {
+        &self.device
+    }
+
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.device
+    }
 }
 
-impl Datagrams for Net<'_> {
+impl<D: Device> Datagrams for Net<'_, D> {
     fn recv(&mut self, buf: &mut [u8]) -> Option<(usize, Endpoint)> {
         let socket = self.sockets.get_mut::<udp::Socket>(self.udp);
         loop {
@@ -159,13 +201,22 @@ impl Datagrams for Net<'_> {
         }
     }
 
+    /// Queues the datagram; when the socket is full, first pushes what it
+    /// holds to the device (a frame cannot leave before ARP resolves the
+    /// next hop: then the runtime retries later).
     fn send(&mut self, to: Endpoint, data: &[u8]) -> Result<(), SendError> {
         let [a, b, c, d] = to.ip;
         let endpoint = IpEndpoint::new(IpAddress::v4(a, b, c, d), to.port);
-        self.sockets
-            .get_mut::<udp::Socket>(self.udp)
-            .send_slice(data, endpoint)
-            .map_err(|_| SendError)
+        for attempt in 0..2 {
+            let socket = self.sockets.get_mut::<udp::Socket>(self.udp);
+            if socket.send_slice(data, endpoint).is_ok() {
+                return Ok(());
+            }
+            if attempt == 0 {
+                self.flush();
+            }
+        }
+        Err(SendError)
     }
 }
 
@@ -237,16 +288,16 @@ mod tests {
     #[test]
     fn datagrams_cross_a_cable_both_ways() {
         let (ab, ba): (Wire, Wire) = Default::default();
-        let mut dev_a = Cable {
+        let dev_a = Cable {
             inp: ba.clone(),
             out: ab.clone(),
         };
-        let mut dev_b = Cable { inp: ab, out: ba };
+        let dev_b = Cable { inp: ab, out: ba };
         let (mut buf_a, mut buf_b) = (UdpBuffers::<1024>::new(), UdpBuffers::<1024>::new());
         let (mut slots_a, mut slots_b) = ([SocketStorage::EMPTY], [SocketStorage::EMPTY]);
         let t0 = Instant(1_000);
         let mut a = Net::new(
-            &mut dev_a,
+            dev_a,
             [2, 0, 0, 0, 0, 1],
             &cfg(1),
             1,
@@ -255,7 +306,7 @@ mod tests {
             &mut slots_a,
         );
         let mut b = Net::new(
-            &mut dev_b,
+            dev_b,
             [2, 0, 0, 0, 0, 2],
             &cfg(2),
             2,
@@ -273,8 +324,8 @@ mod tests {
         let mut t = t0;
         let mut received = None;
         for _ in 0..10 {
-            a.poll(t, &mut dev_a);
-            b.poll(t, &mut dev_b);
+            a.poll(t);
+            b.poll(t);
             if let Some(r) = b.recv(&mut got) {
                 received = Some(r);
                 break;
@@ -292,8 +343,8 @@ mod tests {
         );
 
         b.send(from, b"world").unwrap();
-        b.poll(t, &mut dev_b);
-        a.poll(t, &mut dev_a);
+        b.poll(t);
+        a.poll(t);
         assert!(a.can_recv());
         let (len, from) = a.recv(&mut got).unwrap();
         assert_eq!((&got[..len], from), (&b"world"[..], to_b));

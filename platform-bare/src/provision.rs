@@ -94,7 +94,7 @@ impl<const TICKETS: usize> Provision<TICKETS> {
         buf[4] = VERSION;
         buf[5..8].fill(0);
         buf[8..12].copy_from_slice(&(n as u32).to_le_bytes());
-        let crc = crc32fast::hash(&buf[..12 + n]);
+        let crc = crate::crc::hash(&buf[..12 + n]);
         buf[12 + n..16 + n].copy_from_slice(&crc.to_le_bytes());
         Ok(16 + n)
     }
@@ -121,7 +121,7 @@ impl<const TICKETS: usize> Provision<TICKETS> {
             region[14 + n],
             region[15 + n],
         ]);
-        if crc32fast::hash(&region[..12 + n]) != stored {
+        if crate::crc::hash(&region[..12 + n]) != stored {
             return Err(BlobError::Checksum);
         }
         let p: Self = postcard::from_bytes(&region[12..12 + n]).map_err(|_| BlobError::Payload)?;

@@ -11,9 +11,9 @@
 //! smoltcp on the board ([`crate::net`]) and over an in-memory network in the
 //! host tests.
 
-use booth_core::engine::{Event, NewError, RecvError, Source};
-use booth_core::wire::{DecodeError, Header, MAX_MSG_LEN};
-use booth_core::{Instant, Node, Now, MAX_MEMBERS};
+use booth_core::engine::{Event, NewError, RecvError, Restore, Source};
+use booth_core::wire::{DecodeError, Header, MAX_MSG_LEN, TICKET_MSG_LEN, TRAILER_LEN};
+use booth_core::{Config, Duration, Instant, Node, Now, MAX_MEMBERS};
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,13 @@ use crate::storage::{Found, StateStore, Storage, StoreError};
 
 /// Datagrams handled per [`Appliance::poll`] before timers get their turn.
 pub const MAX_DATAGRAMS_PER_POLL: usize = 16;
+
+/// Every datagram between members is a signed ticket message (152 bytes);
+/// the engine emits nothing else over UDP.
+pub const PEER_MSG_MAX: usize = TICKET_MSG_LEN + TRAILER_LEN;
+
+/// How soon to retry a datagram the interface could not take.
+const SEND_RETRY: Duration = Duration(1);
 
 /// An IPv4 UDP endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -42,7 +49,8 @@ pub trait Datagrams {
     /// Copies the next received datagram into `buf`: its length and sender.
     /// Datagrams longer than `buf` are dropped by the implementation.
     fn recv(&mut self, buf: &mut [u8]) -> Option<(usize, Endpoint)>;
-    /// Queues one datagram to `to`.
+    /// Queues one datagram to `to`. On `Err` the runtime keeps the datagram
+    /// and offers it again at its next poll (back-pressure, not loss).
     fn send(&mut self, to: Endpoint, data: &[u8]) -> Result<(), SendError>;
 }
 
@@ -54,49 +62,56 @@ pub struct Stats {
     /// Refused by the engine (malformed, unsigned, stale, unknown ...).
     pub dropped: u32,
     pub sent: u32,
-    pub send_errors: u32,
+    /// Times the interface could not take a datagram yet (retried later).
+    pub send_blocked: u32,
     pub persists: u32,
     /// Verified packets that moved the wall clock forward.
     pub clock_adjustments: u32,
 }
 
-/// The appliance could not start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum StartError<E> {
-    Node(NewError),
-    Store(StoreError<E>),
-}
-
-/// A vote-only member: the engine, its persistent state and its peers' addresses.
+/// Starting, step one: the persisted state has been read and the engine's
+/// inputs are ready ([`Restored::open`]).
+///
+/// Starting takes three steps because a [`Node`] is large (12.7 KiB for 8
+/// tickets on Cortex-M, most of it per-member replay windows) and Rust has
+/// no placement: every move of a node copies it through the stack. So the
+/// board binds the node itself, where it will live for good, and lends it
+/// to the appliance:
+///
+/// ```text
+/// let mut restored = Restored::open(provision, storage, now)?;
+/// let mut node = restored.node(now);          // built in this binding
+/// let node = node.as_mut().map_err(..)?;      // borrowed, never moved
+/// let mut app = restored.start(node);
+/// ```
+///
+/// (`Node::new` still builds the node in its own frame before returning it:
+/// a boot-time stack peak of about one node plus the constructor's
+/// temporaries, which only an in-place constructor in the core would remove.)
 #[derive(Debug)]
-pub struct Appliance<S, const TICKETS: usize> {
-    node: Node<TICKETS>,
-    store: StateStore<S, TICKETS>,
+pub struct Restored<S, const TICKETS: usize> {
+    config: Config<TICKETS>,
+    me: usize,
+    seed: u64,
     peers: Vec<Endpoint, MAX_MEMBERS>,
+    store: StateStore<S, TICKETS>,
+    restores: Vec<Restore, TICKETS>,
     clock: WallClock,
-    /// Receive and transmit buffer (one datagram at a time).
-    buf: [u8; MAX_MSG_LEN],
-    stats: Stats,
     found: Found,
-    /// A write of promised state failed: nothing is sent any more.
-    halted: bool,
 }
 
-impl<S: Storage, const TICKETS: usize> Appliance<S, TICKETS> {
-    /// Restores the persisted state from `storage` and starts the engine.
-    /// `mono` is the monotonic clock now.
-    pub fn new(
+impl<S: Storage, const TICKETS: usize> Restored<S, TICKETS> {
+    /// Reads the persisted state from `storage` for the provisioned
+    /// formation and sets the wall clock. `mono` is the monotonic clock now.
+    pub fn open(
         prov: Provision<TICKETS>,
         storage: S,
         mono: Instant,
-    ) -> Result<Self, StartError<S::Error>> {
+    ) -> Result<Self, StoreError<S::Error>> {
         let me = prov.me as usize;
-        let (store, loaded) =
-            StateStore::open(storage, &prov.config, me).map_err(StartError::Store)?;
+        let (store, loaded) = StateStore::open(storage, &prov.config, me)?;
         let provisioned = booth_core::WallTime::from_secs(prov.wall_clock_secs);
         let wall = loaded.wall.map_or(provisioned, |w| w.max(provisioned));
-        let clock = WallClock::new(wall, mono);
         match loaded.found {
             Found::Empty => info!("no persisted state: first start"),
             Found::Valid { seq, .. } => info!("restored persisted state, record {}", seq),
@@ -108,24 +123,79 @@ impl<S: Storage, const TICKETS: usize> Appliance<S, TICKETS> {
                 "persisted state is damaged: starting with amnesia (votes refused for a lease)"
             ),
         }
-        let now = Now {
-            mono,
-            wall: clock.at(mono),
-        };
-        let node = Node::new(prov.config, me, prov.seed, now, &loaded.restores)
-            .map_err(StartError::Node)?;
-        Ok(Appliance {
-            node,
-            store,
+        Ok(Restored {
+            config: prov.config,
+            me,
+            seed: prov.seed,
             peers: prov.peers,
-            clock,
-            buf: [0; MAX_MSG_LEN],
-            stats: Stats::default(),
+            store,
+            restores: loaded.restores,
+            clock: WallClock::new(wall, mono),
             found: loaded.found,
-            halted: false,
         })
     }
 
+    /// Step two: the engine, started from the restored state. Bind the
+    /// result directly (`let mut node = restored.node(now);`) and borrow the
+    /// node out of it; do not move it. Call once.
+    #[inline(never)]
+    pub fn node(&mut self, mono: Instant) -> Result<Node<TICKETS>, NewError> {
+        let now = Now {
+            mono,
+            wall: self.clock.at(mono),
+        };
+        let config = core::mem::take(&mut self.config);
+        Node::new(config, self.me, self.seed, now, &self.restores)
+    }
+
+    /// Step three: the appliance around `node`.
+    pub fn start<'n>(self, node: &'n mut Node<TICKETS>) -> Appliance<'n, S, TICKETS> {
+        Appliance {
+            node,
+            store: self.store,
+            peers: self.peers,
+            clock: self.clock,
+            rx: [0; MAX_MSG_LEN],
+            tx: [0; PEER_MSG_MAX],
+            stashed: None,
+            stats: Stats::default(),
+            found: self.found,
+            halted: false,
+        }
+    }
+
+    /// How the persisted state was found.
+    pub fn found(&self) -> Found {
+        self.found
+    }
+
+    /// The wall clock at monotonic instant `mono`.
+    pub fn wall(&self, mono: Instant) -> booth_core::WallTime {
+        self.clock.at(mono)
+    }
+}
+
+/// A vote-only member: the engine, its persistent state and its peers' addresses.
+#[derive(Debug)]
+pub struct Appliance<'n, S, const TICKETS: usize> {
+    node: &'n mut Node<TICKETS>,
+    store: StateStore<S, TICKETS>,
+    peers: Vec<Endpoint, MAX_MEMBERS>,
+    clock: WallClock,
+    /// One received datagram (booth reads at most 1024 bytes).
+    rx: [u8; MAX_MSG_LEN],
+    /// One datagram to send.
+    tx: [u8; PEER_MSG_MAX],
+    /// `tx` holds a datagram of this length for this member that the
+    /// interface refused: it goes first at the next flush.
+    stashed: Option<(usize, usize)>,
+    stats: Stats,
+    found: Found,
+    /// A write of promised state failed: nothing is sent any more.
+    halted: bool,
+}
+
+impl<'n, S: Storage, const TICKETS: usize> Appliance<'n, S, TICKETS> {
     /// Handles due timers and up to [`MAX_DATAGRAMS_PER_POLL`] datagrams;
     /// returns when to poll again at the latest.
     pub fn poll(&mut self, mono: Instant, net: &mut impl Datagrams) -> Option<Instant> {
@@ -135,7 +205,7 @@ impl<S: Storage, const TICKETS: usize> Appliance<S, TICKETS> {
                 break;
             }
         }
-        self.node.poll_timeout()
+        self.next_deadline(mono)
     }
 
     /// Fires due timers, then sends what they queued (and anything pending).
@@ -149,7 +219,7 @@ impl<S: Storage, const TICKETS: usize> Appliance<S, TICKETS> {
 
     /// Receives and handles one datagram, replies included. False if none was waiting.
     pub fn poll_one(&mut self, mono: Instant, net: &mut impl Datagrams) -> bool {
-        let Some((len, from)) = net.recv(&mut self.buf) else {
+        let Some((len, from)) = net.recv(&mut self.rx) else {
             return false;
         };
         self.stats.received = self.stats.received.wrapping_add(1);
@@ -166,8 +236,8 @@ impl<S: Storage, const TICKETS: usize> Appliance<S, TICKETS> {
         let signed = self.node.config().key.is_some();
         let result = self
             .node
-            .handle_datagram(self.now(mono), source, &self.buf[..len]);
-        let stamp = Header::parse(&self.buf[..len]).map(|h| h.secs);
+            .handle_datagram(self.now(mono), source, &self.rx[..len]);
+        let stamp = Header::parse(&self.rx[..len]).map(|h| h.secs);
         match (result, stamp) {
             (Ok(()), Ok(secs)) if signed => {
                 // Verified by the engine: a key holder's clock.
@@ -187,7 +257,7 @@ impl<S: Storage, const TICKETS: usize> Appliance<S, TICKETS> {
                     );
                     if self
                         .node
-                        .handle_datagram(self.now(mono), source, &self.buf[..len])
+                        .handle_datagram(self.now(mono), source, &self.rx[..len])
                         .is_err()
                     {
                         self.stats.dropped = self.stats.dropped.wrapping_add(1);
@@ -238,13 +308,24 @@ impl<S: Storage, const TICKETS: usize> Appliance<S, TICKETS> {
         if self.halted {
             return;
         }
-        while let Some(tx) = self.node.poll_transmit(now, &mut self.buf) {
-            let Some(to) = self.peers.get(tx.to).copied() else {
+        loop {
+            let (to, len) = match self.stashed.take() {
+                Some(s) => s,
+                None => match self.node.poll_transmit(now, &mut self.tx) {
+                    Some(t) => (t.to, t.len),
+                    None => return,
+                },
+            };
+            let Some(peer) = self.peers.get(to).copied() else {
                 continue;
             };
-            match net.send(to, &self.buf[..tx.len]) {
+            match net.send(peer, &self.tx[..len]) {
                 Ok(()) => self.stats.sent = self.stats.sent.wrapping_add(1),
-                Err(SendError) => self.stats.send_errors = self.stats.send_errors.wrapping_add(1),
+                Err(SendError) => {
+                    self.stats.send_blocked = self.stats.send_blocked.wrapping_add(1);
+                    self.stashed = Some((to, len));
+                    return;
+                }
             }
         }
     }
@@ -257,13 +338,19 @@ impl<S: Storage, const TICKETS: usize> Appliance<S, TICKETS> {
         }
     }
 
-    /// When the engine next needs [`Appliance::on_timers`].
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.node.poll_timeout()
+    /// When to call [`Appliance::on_timers`] next: the engine's next timer,
+    /// or very soon while a datagram waits for room in the interface.
+    pub fn next_deadline(&self, mono: Instant) -> Option<Instant> {
+        let engine = self.node.poll_timeout();
+        if self.stashed.is_some() {
+            let soon = mono + SEND_RETRY;
+            return Some(engine.map_or(soon, |t| t.min(soon)));
+        }
+        engine
     }
 
     pub fn node(&self) -> &Node<TICKETS> {
-        &self.node
+        self.node
     }
 
     pub fn stats(&self) -> Stats {

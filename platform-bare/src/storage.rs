@@ -148,12 +148,12 @@ pub struct Loaded<const TICKETS: usize> {
 
 /// The key of a ticket's entry: CRC-32 of its name.
 pub fn name_key(name: &str) -> u32 {
-    crc32fast::hash(name.as_bytes())
+    crate::crc::hash(name.as_bytes())
 }
 
 /// CRC-32 over every member's ID and role, and our own index.
 pub fn formation_fingerprint<const T: usize>(config: &Config<T>, me: MemberIndex) -> u32 {
-    let mut h = crc32fast::Hasher::new();
+    let mut h = crate::crc::Hasher::new();
     for m in &config.members {
         h.update(&m.id.0.to_le_bytes());
         h.update(&[m.role as u8]);
@@ -331,7 +331,7 @@ impl<S: Storage, const TICKETS: usize> StateStore<S, TICKETS> {
             storage: &mut self.storage,
             slot,
             offset: HEADER_LEN,
-            crc: crc32fast::Hasher::new(),
+            crc: crate::crc::Hasher::new(),
         };
         let len = (need - HEADER_LEN) as u32;
         w.crc.update(&seq.to_le_bytes());
@@ -400,7 +400,7 @@ struct Writer<'a, S: Storage> {
     storage: &'a mut S,
     slot: Slot,
     offset: usize,
-    crc: crc32fast::Hasher,
+    crc: crate::crc::Hasher,
 }
 
 impl<S: Storage> Writer<'_, S> {
@@ -444,7 +444,7 @@ fn inspect<S: Storage>(storage: &mut S, slot: Slot) -> Result<SlotState, S::Erro
     if hdr[0..4] != MAGIC || !fits {
         return Ok(SlotState::Damaged);
     }
-    let mut crc = crc32fast::Hasher::new();
+    let mut crc = crate::crc::Hasher::new();
     crc.update(&hdr[4..12]);
     let mut off = 0usize;
     let mut chunk = [0u8; WINDOW];

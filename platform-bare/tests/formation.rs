@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 
 use booth_bare::provision::{NetConfig, Provision};
-use booth_bare::runtime::{Appliance, Datagrams, Endpoint, SendError};
+use booth_bare::runtime::{Appliance, Datagrams, Endpoint, Restored, SendError};
 use booth_bare::storage::{Found, RamStorage};
 use booth_core::engine::{AdminRequest, ClientId, Owner, Source, State};
 use booth_core::wire::ResultCode;
@@ -80,6 +80,9 @@ fn provision(wall_secs: u64) -> Provision<T> {
 struct FakeUdp {
     inbox: VecDeque<(Endpoint, Vec<u8>)>,
     outbox: Vec<(Endpoint, Vec<u8>)>,
+    /// Refuse every other send (a full socket buffer).
+    flaky: bool,
+    calls: u32,
 }
 
 impl Datagrams for FakeUdp {
@@ -89,6 +92,10 @@ impl Datagrams for FakeUdp {
         Some((bytes.len(), from))
     }
     fn send(&mut self, to: Endpoint, data: &[u8]) -> Result<(), SendError> {
+        self.calls += 1;
+        if self.flaky && self.calls % 2 == 1 {
+            return Err(SendError);
+        }
         self.outbox.push((to, data.to_vec()));
         Ok(())
     }
@@ -98,7 +105,7 @@ struct World {
     /// Milliseconds since the start: every member's monotonic clock.
     t: u64,
     sites: [Option<Node<T>>; 2],
-    app: Option<Appliance<RamStorage<512>, T>>,
+    app: Option<Appliance<'static, RamStorage<512>, T>>,
     udp: FakeUdp,
     /// (deliver at, from, to, bytes)
     wire: Vec<(u64, usize, usize, Vec<u8>)>,
@@ -135,7 +142,11 @@ impl World {
     }
 
     fn start_app(&mut self, storage: RamStorage<512>) {
-        let app = Appliance::new(self.prov.clone(), storage, Instant(self.t)).unwrap();
+        let now = Instant(self.t);
+        let mut restored = Restored::open(self.prov.clone(), storage, now).unwrap();
+        // Each start gets its own node (leaked: a test lives briefly).
+        let node = Box::leak(Box::new(restored.node(now).unwrap()));
+        let app = restored.start(node);
         self.app = Some(app);
     }
 
@@ -325,4 +336,26 @@ fn a_wall_clock_an_hour_behind_catches_up_from_verified_peers() {
     let r = w.grant(0);
     assert!(matches!(r, ResultCode::Success | ResultCode::More), "{r:?}");
     assert!(w.run_until(5_000, |w| w.owner(ARB) == World::id(0)));
+}
+
+#[test]
+fn a_full_interface_delays_datagrams_but_loses_none() {
+    let mut w = World::new(EPOCH);
+    w.udp.flaky = true;
+    w.run(2_000);
+    let r = w.grant(0);
+    assert!(matches!(r, ResultCode::Success | ResultCode::More), "{r:?}");
+    assert!(w.run_until(5_000, |w| w.owner(ARB) == World::id(0)));
+    w.run(20_000);
+    let app = w.app.as_ref().unwrap();
+    assert!(app.stats().send_blocked > 0, "{:?}", app.stats());
+    // Every refused datagram went out later: the engine saw no loss.
+    assert_eq!(
+        app.stats().sent,
+        app.stats().send_blocked,
+        "{:?}",
+        app.stats()
+    );
+    assert_eq!(w.site(0).ticket_view(0).unwrap().state, State::Leader);
+    assert_eq!(w.site(0).peer_stats(ARB).unwrap().resends, 0);
 }
