@@ -298,7 +298,7 @@ fn start(
         .map(|(i, m)| (m.addr.ip(), i))
         .collect();
     let tickets = cfg.tickets.len();
-    Ok(Daemon {
+    let mut daemon = Daemon {
         node,
         me,
         role,
@@ -323,7 +323,11 @@ fn start(
         oversized: 0,
         stop: None,
         cfg,
-    })
+    };
+    for t in 0..tickets {
+        daemon.refresh_failover_gate(t, now);
+    }
+    Ok(daemon)
 }
 
 fn current_uid() -> libc::uid_t {

@@ -349,6 +349,22 @@ impl Daemon {
                 self.attrs.delete(t, attr);
             }
         }
+        self.refresh_failover_gate(t, now);
+    }
+
+    /// booth's `attr-prereq auto`: while one fails, this site starts no
+    /// failover election for the ticket (the engine retries once it holds).
+    pub(super) fn refresh_failover_gate(&mut self, t: usize, now: Now) {
+        let prereqs = &self.cfg.tickets[t].attr_prereqs;
+        let failed = self.attrs.failed_prereq(t, prereqs, PrereqKind::Auto);
+        if let Some(p) = failed {
+            log::info!(
+                "ticket {}: attr-prereq auto on \"{}\" not met: no failover election here",
+                self.cfg.tickets[t].name,
+                p.attr
+            );
+        }
+        self.node.set_failover_allowed(now, t, failed.is_none());
     }
 
     /// Reaps geostore writes and answers their clients.
