@@ -2,7 +2,8 @@
 //! all members (sites and arbitrators) elects it (booth-protocol.md §3.6).
 //!
 //! Differences from booth, all compatible on the wire: every round raises the
-//! term (Raft), following a leader counts as having voted in its term, and a
+//! term (Raft) except after a round nobody answered, following a leader
+//! counts as having voted in its term, and a
 //! voter refuses anyone but its leader until its lease copy plus
 //! `acquire-after` has run out.
 
@@ -47,7 +48,25 @@ impl Ticket {
             self.exchange = None;
             self.timers.stop(Timer::Resend);
         }
-        self.raise_term(self.term.saturating_add(1));
+        // A new round raises the term, unless our last round went unanswered
+        // (no vote from anybody: a partition) and since then we have voted for
+        // nobody but ourselves and seen no leader in this term. Raising it on
+        // every silent round made a member of ours cut off for a while come
+        // back with a term far above the formation's: it then refuses a booth
+        // leader's heartbeats (we never follow a lower term), booth leaders do
+        // not re-elect on TOdt, and it never rejoined (booth raises the term
+        // only after a tie, booth-protocol.md §3.6). Such a round is a probe:
+        // somebody may have won this term unseen by us, and booth voters vote
+        // again in a term after losing its lease (observed on 1.0-283), so a
+        // probe that wins starts a fresh round instead of leading: every
+        // holder of ours still has a term above every earlier holder's.
+        let probe = self.quiet_term == Some(self.term)
+            && self.voted_for == Some(cx.me as u8)
+            && self.leader_term < self.term;
+        self.quiet_term = None;
+        if !probe {
+            self.raise_term(self.term.saturating_add(1));
+        }
         self.record_vote(cx.me as u8);
         let mut votes = [None; MAX_MEMBERS];
         votes[cx.me] = Some(cx.me as u8);
@@ -59,6 +78,7 @@ impl Ticket {
             reason,
             term: self.term,
             votes,
+            probe,
         });
         if self.state != State::Leader {
             self.state = State::Candidate;
@@ -226,6 +246,10 @@ impl Ticket {
             }
             return;
         }
+        if won && e.probe {
+            // We are heard again: now win a term of our own.
+            return self.start_election(cx, e.reason);
+        }
         if won {
             return self.become_leader(cx, e.reason, &e.votes);
         }
@@ -236,7 +260,15 @@ impl Ticket {
             self.retry_election(cx, e.reason);
             return;
         }
-        // No winner: another round after a random back-off (a new term).
+        // No winner: another round after a random back-off (a new term,
+        // unless nobody answered this one).
+        let others_voted = e.votes[..cx.members.len()]
+            .iter()
+            .enumerate()
+            .any(|(i, v)| i != cx.me && v.is_some());
+        if !others_voted {
+            self.quiet_term = Some(e.term);
+        }
         if e.reason == Reason::Admin {
             self.admin_rounds = self.admin_rounds.saturating_add(1);
             if self.admin_rounds > cx.tc.retries {

@@ -66,6 +66,9 @@ pub(crate) struct Election {
     pub term: u32,
     /// `votes[i]` = the member that member `i` voted for.
     pub votes: [Option<u8>; MAX_MEMBERS],
+    /// The round reuses the term of our previous, unanswered round: it only
+    /// finds out whether anybody hears us, and a win starts a fresh round.
+    pub probe: bool,
 }
 
 /// Everything a handler needs besides the ticket itself.
@@ -202,6 +205,9 @@ pub(crate) struct Ticket {
     pub grant_after_startup: bool,
     pub exchange: Option<Exchange>,
     pub election: Option<Election>,
+    /// The term of our last election round in which nobody voted: the next
+    /// round may run in it again (see `start_election`).
+    pub quiet_term: Option<u32>,
     /// Reason for the election the `ElectionStart` timer will begin.
     pub next_reason: Reason,
     /// The ticket was lost here (not revoked): keep electing until somebody leads.
@@ -250,6 +256,7 @@ impl Ticket {
             grant_after_startup: false,
             exchange: None,
             election: None,
+            quiet_term: None,
             next_reason: Reason::JustSo,
             wants_election: false,
             failover_allowed: true,
