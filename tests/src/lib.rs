@@ -3,4 +3,5 @@
 //! interop and end-to-end suites.
 pub mod fixtures;
 pub mod formation;
+pub mod interop;
 pub mod sim;
