@@ -14,6 +14,9 @@ use super::netns::{run_in, Netns};
 #[derive(Debug, Clone)]
 pub struct Datagram {
     pub at: Instant,
+    /// Wall-clock time the kernel received it (epoch seconds), comparable
+    /// with the CIB logs.
+    pub wall: f64,
     pub src: SocketAddrV4,
     pub dst: SocketAddrV4,
     pub payload: Vec<u8>,
@@ -76,7 +79,17 @@ impl Capture {
             }
             Ok(fd)
         })?;
-        Ok(Capture { fd, port })
+        let cap = Capture { fd, port };
+        // The first SIOCGSTAMP switches arrival stamps on for this socket;
+        // from then on each read records its packet's stamp.
+        let _ = cap.kernel_stamp();
+        Ok(cap)
+    }
+
+    /// The booth command of a peer datagram (`HrtB`, `UpdE`, ...), if it has a header.
+    pub fn command(d: &Datagram) -> Option<booth_core::wire::Command> {
+        let h = booth_core::wire::Header::parse(&d.payload).ok()?;
+        booth_core::wire::Command::from_u32(h.cmd)
     }
 
     /// The next datagram from or to the port, waiting at most `timeout`.
@@ -110,7 +123,10 @@ impl Capture {
             if len <= 0 {
                 continue;
             }
-            if let Some(d) = parse_udp(&buf[..len as usize]) {
+            if let Some(mut d) = parse_udp(&buf[..len as usize]) {
+                if let Some(t) = self.kernel_stamp() {
+                    d.wall = t;
+                }
                 if d.src.port() == self.port || d.dst.port() == self.port {
                     return Some(d);
                 }
@@ -119,6 +135,19 @@ impl Capture {
                 return None;
             }
         }
+    }
+
+    /// When the kernel received the last packet read (SIOCGSTAMP), so
+    /// datagrams read late still carry their arrival time.
+    fn kernel_stamp(&self) -> Option<f64> {
+        const SIOCGSTAMP: libc::c_ulong = 0x8906;
+        let mut tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        };
+        // SAFETY: SIOCGSTAMP writes one timeval into `tv`.
+        let rc = unsafe { libc::ioctl(self.fd.as_raw_fd(), SIOCGSTAMP as _, &mut tv) };
+        (rc == 0).then_some(tv.tv_sec as f64 + tv.tv_usec as f64 * 1e-6)
     }
 
     /// Every matching datagram seen during `window`.
@@ -148,6 +177,7 @@ fn parse_udp(p: &[u8]) -> Option<Datagram> {
     let payload = udp.get(8..len.max(8))?.to_vec();
     Some(Datagram {
         at: Instant::now(),
+        wall: super::poll::epoch_now(),
         src: SocketAddrV4::new(ip(12), port(0)),
         dst: SocketAddrV4::new(ip(16), port(2)),
         payload,

@@ -1,0 +1,487 @@
+//! Daemon measurements on real processes, booth-rs and booth 1.x side by side
+//! in the same harness (docs/measurements.md):
+//!
+//! * grant to visible: `booth grant` started → client exit, → every member's
+//!   `list` shows the new leader (each polled over TCP every 2 ms), → both
+//!   sites' `crm_ticket` called;
+//! * failover after SIGKILL of the holder at a random point of the renewal
+//!   cycle: the remaining lease (last `UpdE` seen on the wire + expire − kill)
+//!   and the overhead beyond it (the new holder's `crm_ticket -g` − that
+//!   lease end);
+//! * RSS (VmRSS, VmHWM) of every daemon, with any helper process it forked;
+//! * datagrams per renewal period for one granted ticket, and with none.
+//!
+//! Two sites + one arbitrator on loopback, expire 10 s, timeout 1 s,
+//! retries 3, `crm_ticket` the logging stub (the same for both). booth 1.x
+//! needs `-D` to accept `-s`, so it logs at debug level; booth-rs runs
+//! without `-D`. Needs root for the packet capture.
+//!
+//! `cargo bench -p booth-tests --bench daemon` (`BENCH_RUNS=N`, default 7;
+//! `BENCH_ONLY=rs|1x`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use booth_core::wire::{Command, TicketBody, HEADER_LEN};
+use booth_tests::formation::capture::{Capture, Datagram};
+use booth_tests::formation::{
+    epoch_now, is_root, proc_status_kb, wait_for, wire, Daemon, Formation, Ticket, BOOTH_1X,
+};
+
+const T: &str = "ticketA";
+const EXPIRE: f64 = 10.0;
+const RENEWAL: f64 = 5.0;
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return; // `cargo test --benches` asks for a list; there are no unit tests here.
+    }
+    assert!(is_root(), "the measurements capture packets: run as root");
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let mut daemons = Vec::new();
+    if only != "1x" {
+        daemons.push(Daemon::BoothRs);
+    }
+    if only != "rs" && std::path::Path::new(BOOTH_1X).exists() {
+        daemons.push(Daemon::Booth1x);
+    }
+    let mut report = String::new();
+    for d in daemons {
+        let name = match d {
+            Daemon::BoothRs => "booth-rs",
+            Daemon::Booth1x => "booth 1.x",
+        };
+        eprintln!("== {name}: grant to visible, {runs} runs");
+        let g = grant_latency(d, runs);
+        eprintln!("== {name}: failover after SIGKILL, {runs} runs");
+        let fo = failover(d, runs);
+        eprintln!("== {name}: steady state");
+        let st = steady(d);
+        report.push_str(&format!(
+            "\n### {name}\n\n| measurement | min | median | max | n |\n|---|---|---|---|---|\n"
+        ));
+        row(&mut report, "grant: client exits (ms)", &g.client);
+        row(
+            &mut report,
+            "grant: all 3 members list the leader (ms)",
+            &g.listed,
+        );
+        row(
+            &mut report,
+            "grant: both sites' crm_ticket called (ms)",
+            &g.cib,
+        );
+        row(
+            &mut report,
+            "failover: lease left at SIGKILL (s)",
+            &fo.remaining,
+        );
+        row(
+            &mut report,
+            "failover: new holder's CIB grant after SIGKILL (s)",
+            &fo.total,
+        );
+        row(
+            &mut report,
+            "failover: overhead beyond the lease (s)",
+            &fo.overhead,
+        );
+        row(
+            &mut report,
+            "failover: arbitrator lists the new holder, beyond the lease (s)",
+            &fo.listed_overhead,
+        );
+        row(&mut report, "UpdE valid_for on the wire (s)", &fo.valid_for);
+        for (role, v) in &st.rss {
+            row(&mut report, &format!("VmRSS {role} (kB)"), v);
+        }
+        for (role, v) in &st.hwm {
+            row(&mut report, &format!("VmHWM {role} (kB)"), v);
+        }
+        row(&mut report, "renewal interval (s)", &st.interval);
+        row(
+            &mut report,
+            "datagrams per renewal, 1 granted ticket",
+            &st.per_renewal,
+        );
+        row(
+            &mut report,
+            "bytes per renewal (UDP payload)",
+            &st.bytes_per_renewal,
+        );
+        row(
+            &mut report,
+            "datagrams in 10 s, ticket not granted",
+            &st.idle,
+        );
+        report.push_str(&format!(
+            "\nOne renewal round on the wire: {}\n",
+            st.sequence
+        ));
+    }
+    println!("{report}");
+}
+
+fn row(out: &mut String, what: &str, v: &[f64]) {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    if s.is_empty() {
+        out.push_str(&format!("| {what} | – | – | – | 0 |\n"));
+        return;
+    }
+    let med = if s.len() % 2 == 1 {
+        s[s.len() / 2]
+    } else {
+        (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0
+    };
+    let f = |x: f64| {
+        if x.abs() >= 100.0 {
+            format!("{x:.0}")
+        } else {
+            format!("{x:.2}")
+        }
+    };
+    out.push_str(&format!(
+        "| {what} | {} | {} | {} | {} |\n",
+        f(s[0]),
+        f(med),
+        f(s[s.len() - 1]),
+        s.len()
+    ));
+}
+
+fn formation(d: Daemon, tag: &str) -> Formation {
+    Formation::builder()
+        .tag(tag)
+        .daemon(d)
+        .debug(false)
+        .ticket(Ticket::fast(T))
+        .start()
+}
+
+/// Waits until every member lists nobody (or nobody yet) as leader.
+fn wait_nobody(f: &Formation) {
+    wait_for(Duration::from_secs(20), "nobody to hold the ticket", || {
+        (0..f.len())
+            .all(|i| {
+                f.list_raw(i)
+                    .is_ok_and(|t| t.contains("leader: none") || t.contains("leader: NONE"))
+            })
+            .then_some(())
+    });
+}
+
+struct Grant {
+    client: Vec<f64>,
+    listed: Vec<f64>,
+    cib: Vec<f64>,
+}
+
+fn grant_latency(d: Daemon, runs: usize) -> Grant {
+    let f = formation(d, "bench-grant");
+    let mut g = Grant {
+        client: vec![],
+        listed: vec![],
+        cib: vec![],
+    };
+    let key = f.key().map(<[u8]>::to_vec);
+    for run in 0..runs {
+        wait_nobody(&f);
+        let site = run % 2;
+        let other = 1 - site;
+        let needle = format!("leader: {}, expires", f.ip(site));
+        let before: Vec<usize> = (0..2).map(|i| f.cib_calls(i).len()).collect();
+        let addrs: Vec<SocketAddr> = (0..f.len()).map(|i| f.addr(i)).collect();
+        let t0 = Instant::now();
+        let t0_wall = epoch_now();
+        let (client, listed) = thread::scope(|s| {
+            let pollers: Vec<_> = addrs
+                .iter()
+                .map(|&a| {
+                    let (needle, key) = (needle.clone(), key.clone());
+                    s.spawn(move || loop {
+                        let text = wire::list_text(
+                            |a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)),
+                            a,
+                            key.as_deref(),
+                            Duration::from_secs(2),
+                        );
+                        if text.is_ok_and(|t| t.contains(&needle)) {
+                            return t0.elapsed();
+                        }
+                        assert!(t0.elapsed() < Duration::from_secs(20), "no leader at {a}");
+                        thread::sleep(Duration::from_millis(2));
+                    })
+                })
+                .collect();
+            let out = f.grant(site, T);
+            let client = t0.elapsed();
+            assert_eq!(out.code, 0, "{out}\n{}", f.diagnostics());
+            let listed = pollers
+                .into_iter()
+                .map(|p| p.join().expect("poller"))
+                .max()
+                .expect("three members");
+            (client, listed)
+        });
+        let holder_id = i64::from(f.site_id(site));
+        let cib_at = wait_for(Duration::from_secs(10), "both CIB writes", || {
+            let g_at = f.cib_calls(site)[before[site]..]
+                .iter()
+                .find(|c| c.granted() == Some(true))
+                .map(|c| c.at)?;
+            let r_at = f.cib_calls(other)[before[other]..]
+                .iter()
+                .find(|c| c.granted() == Some(false) && c.owner() == Some(holder_id))
+                .map(|c| c.at)?;
+            Some(g_at.max(r_at))
+        });
+        g.client.push(client.as_secs_f64() * 1e3);
+        g.listed.push(listed.as_secs_f64() * 1e3);
+        g.cib.push((cib_at - t0_wall) * 1e3);
+        let out = f.revoke(site, T);
+        assert_eq!(out.code, 0, "{out}");
+    }
+    g
+}
+
+struct Failover {
+    remaining: Vec<f64>,
+    total: Vec<f64>,
+    overhead: Vec<f64>,
+    listed_overhead: Vec<f64>,
+    valid_for: Vec<f64>,
+}
+
+fn failover(d: Daemon, runs: usize) -> Failover {
+    let mut r = Failover {
+        remaining: vec![],
+        total: vec![],
+        overhead: vec![],
+        listed_overhead: vec![],
+        valid_for: vec![],
+    };
+    for run in 0..runs {
+        let mut f = formation(d, "bench-failover");
+        let cap = Capture::open(None, f.port()).expect("packet capture");
+        let out = f.grant(0, T);
+        assert_eq!(out.code, 0, "{out}");
+        f.wait_leader(T, Some(0), Duration::from_secs(10));
+        // Kill at a different point of the 5 s renewal cycle each run.
+        let phase = RENEWAL * (run as f64 + 0.5) / runs as f64;
+        thread::sleep(Duration::from_secs_f64(1.0 + phase));
+        let killed = f.kill9(0);
+        let seen: Vec<Datagram> = cap.collect(Duration::from_millis(50));
+        let from0: IpAddr = f.ip(0).into();
+        let upd = seen
+            .iter()
+            .rev()
+            .filter(|d| IpAddr::V4(*d.src.ip()) == from0 && d.wall <= killed)
+            .find(|d| Capture::command(d) == Some(Command::Update))
+            .unwrap_or_else(|| {
+                let summary: Vec<String> = seen
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{:.3} {}→{} {:?}",
+                            d.wall - killed,
+                            d.src,
+                            d.dst,
+                            Capture::command(d)
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "no UpdE from the holder before the kill:\n{}",
+                    summary.join("\n")
+                )
+            });
+        let valid_for = TicketBody::parse(&upd.payload[HEADER_LEN..])
+            .expect("ticket body")
+            .valid_for;
+        let lease_end = upd.wall + EXPIRE;
+        let id1 = f.site_id(1);
+        let arb = f.len() - 1;
+        let mut listed_at = None;
+        let granted_at = wait_for(Duration::from_secs(40), "site 1's CIB grant", || {
+            if listed_at.is_none()
+                && f.list_raw(arb)
+                    .is_ok_and(|t| t.contains(&format!("leader: {}, expires", f.ip(1))))
+            {
+                listed_at = Some(epoch_now());
+            }
+            f.cib_calls(1)
+                .iter()
+                .find(|c| c.granted() == Some(true) && c.owner() == Some(i64::from(id1)))
+                .map(|c| c.at)
+        });
+        let listed_at = listed_at.unwrap_or_else(|| {
+            wait_for(
+                Duration::from_secs(10),
+                "the arbitrator to list site 1",
+                || {
+                    f.list_raw(arb)
+                        .is_ok_and(|t| t.contains(&format!("leader: {}, expires", f.ip(1))))
+                        .then(epoch_now)
+                },
+            )
+        });
+        r.remaining.push(lease_end - killed);
+        r.total.push(granted_at - killed);
+        r.overhead.push(granted_at - lease_end);
+        r.listed_overhead.push(listed_at - lease_end);
+        r.valid_for.push(f64::from(valid_for));
+        eprintln!(
+            "  run {run}: lease left {:.2} s, site 1 granted after {:.2} s (+{:.2} s)",
+            lease_end - killed,
+            granted_at - killed,
+            granted_at - lease_end
+        );
+    }
+    r
+}
+
+struct Steady {
+    rss: Vec<(String, Vec<f64>)>,
+    hwm: Vec<(String, Vec<f64>)>,
+    per_renewal: Vec<f64>,
+    bytes_per_renewal: Vec<f64>,
+    interval: Vec<f64>,
+    idle: Vec<f64>,
+    sequence: String,
+}
+
+fn steady(d: Daemon) -> Steady {
+    let mut st = Steady {
+        rss: vec![],
+        hwm: vec![],
+        per_renewal: vec![],
+        bytes_per_renewal: vec![],
+        interval: vec![],
+        idle: vec![],
+        sequence: String::new(),
+    };
+    let roles = ["site (holder)", "site (follower)", "arbitrator"];
+    for r in roles {
+        st.rss.push((format!("{r}, daemon process"), vec![]));
+        st.rss.push((format!("{r}, with helpers"), vec![]));
+        st.hwm.push((format!("{r}, with helpers"), vec![]));
+    }
+    for round in 0..3 {
+        let f = formation(d, "bench-steady");
+        let cap = Capture::open(None, f.port()).expect("packet capture");
+        // Idle: nothing granted.
+        let idle = cap.collect(Duration::from_secs(10));
+        st.idle.push(idle.len() as f64);
+        let out = f.grant(0, T);
+        assert_eq!(out.code, 0, "{out}");
+        f.wait_leader(T, Some(0), Duration::from_secs(10));
+        // Two renewals committed by the holder: steady state.
+        wait_for(Duration::from_secs(20), "two renewals", || {
+            (f.cib_calls(0)
+                .iter()
+                .filter(|c| c.granted() == Some(true))
+                .count()
+                >= 3)
+                .then_some(())
+        });
+        let _ = cap.collect(Duration::ZERO);
+        let window = 4.0 * RENEWAL;
+        let seen = cap.collect(Duration::from_secs_f64(window));
+        // A renewal round starts with the holder's heartbeat to site B.
+        let (ip0, ip1) = (f.ip(0), f.ip(1));
+        let starts: Vec<usize> = seen
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| {
+                *d.src.ip() == ip0
+                    && *d.dst.ip() == ip1
+                    && Capture::command(d) == Some(Command::Heartbeat)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for w in starts.windows(2) {
+            let round = &seen[w[0]..w[1]];
+            st.per_renewal.push(round.len() as f64);
+            st.bytes_per_renewal
+                .push(round.iter().map(|d| d.payload.len() as f64).sum::<f64>());
+            st.interval.push(seen[w[1]].wall - seen[w[0]].wall);
+        }
+        if round == 0 {
+            // One period starting at a holder's HrtB.
+            let from0 = f.ip(0);
+            if let Some(start) = seen.iter().position(|d| {
+                *d.src.ip() == from0 && Capture::command(d) == Some(Command::Heartbeat)
+            }) {
+                let t = seen[start].wall;
+                let names: Vec<String> = seen[start..]
+                    .iter()
+                    .enumerate()
+                    .take_while(|(k, d)| {
+                        *k == 0
+                            || !(*d.src.ip() == from0
+                                && Capture::command(d) == Some(Command::Heartbeat)
+                                && d.wall > t + 0.5)
+                    })
+                    .map(|(_, d)| d)
+                    .map(|d| {
+                        let who = |ip: &std::net::Ipv4Addr| {
+                            f.member_at(&ip.to_string()).map_or("?".to_owned(), |i| {
+                                ["A", "B", "arb"].get(i).copied().unwrap_or("?").to_owned()
+                            })
+                        };
+                        format!(
+                            "{}→{} {}",
+                            who(d.src.ip()),
+                            who(d.dst.ip()),
+                            Capture::command(d).map_or("?".to_owned(), |c| format!("{c:?}"))
+                        )
+                    })
+                    .collect();
+                st.sequence = format!("{} ({} datagrams)", names.join(", "), names.len());
+            }
+        }
+        for (i, r) in roles.iter().enumerate() {
+            let pid = f.pid(i).expect("running");
+            let (rss, hwm) = group_kb(pid);
+            let own = proc_status_kb(pid, "VmRSS").unwrap_or(0) as f64;
+            let push = |v: &mut Vec<(String, Vec<f64>)>, name: String, x: f64| {
+                v.iter_mut().find(|(n, _)| *n == name).unwrap().1.push(x);
+            };
+            push(&mut st.rss, format!("{r}, daemon process"), own);
+            push(&mut st.rss, format!("{r}, with helpers"), rss);
+            push(&mut st.hwm, format!("{r}, with helpers"), hwm);
+        }
+    }
+    st
+}
+
+/// VmRSS and VmHWM summed over the processes of `pid`'s process group
+/// (the daemon and any helper it forked).
+fn group_kb(pid: u32) -> (f64, f64) {
+    let mut rss = 0;
+    let mut hwm = 0;
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let pgid: Option<u32> = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().nth(2))
+            .and_then(|s| s.parse().ok());
+        if p == pid || pgid == Some(pid) {
+            rss += proc_status_kb(p, "VmRSS").unwrap_or(0);
+            hwm += proc_status_kb(p, "VmHWM").unwrap_or(0);
+        }
+    }
+    (rss as f64, hwm as f64)
+}
