@@ -125,20 +125,43 @@ pub struct Counters {
     pub tx_dropped: u32,
 }
 
-/// The driver: registers plus one receive and one transmit frame buffer.
+/// One receive and one transmit frame buffer (kept in a `static` by the
+/// board, so that the driver itself is small and cheap to move).
+#[derive(Debug)]
+pub struct FrameBuffers {
+    rx: [u8; FRAME],
+    tx: [u8; FRAME],
+}
+
+impl FrameBuffers {
+    pub const fn new() -> Self {
+        FrameBuffers {
+            rx: [0; FRAME],
+            tx: [0; FRAME],
+        }
+    }
+}
+
+impl Default for FrameBuffers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The driver: registers plus its frame buffers.
 #[derive(Debug)]
 pub struct Lan9118 {
     regs: Regs,
     mac: [u8; 6],
-    rx: [u8; FRAME],
-    tx: [u8; FRAME],
+    rx: &'static mut [u8; FRAME],
+    tx: &'static mut [u8; FRAME],
     pub counters: Counters,
 }
 
 impl Lan9118 {
     /// Checks the chip, reads its MAC address and turns RX/TX and the
     /// RX interrupt on (unmasking it in the NVIC is the caller's job).
-    pub fn init(regs: Regs) -> Result<Self, InitError> {
+    pub fn init(regs: Regs, buffers: &'static mut FrameBuffers) -> Result<Self, InitError> {
         let test = regs.read(reg::BYTE_TEST);
         if test != BYTE_TEST_VALUE {
             return Err(InitError::NotFound(test));
@@ -164,8 +187,8 @@ impl Lan9118 {
         Ok(Lan9118 {
             regs,
             mac,
-            rx: [0; FRAME],
-            tx: [0; FRAME],
+            rx: &mut buffers.rx,
+            tx: &mut buffers.tx,
             counters: Counters::default(),
         })
     }
@@ -265,7 +288,7 @@ impl phy::Device for Lan9118 {
             },
             TxToken {
                 regs: self.regs,
-                buf: &mut self.tx,
+                buf: self.tx,
                 counters: &mut self.counters,
             },
         ))
@@ -274,7 +297,7 @@ impl phy::Device for Lan9118 {
     fn transmit(&mut self, _: Instant) -> Option<TxToken<'_>> {
         Some(TxToken {
             regs: self.regs,
-            buf: &mut self.tx,
+            buf: self.tx,
             counters: &mut self.counters,
         })
     }

@@ -165,7 +165,11 @@ fn run(booted: Booted, node: &mut booth_bare::booth_core::Node<TICKETS>) -> ! {
         net: net_cfg,
         seed,
     } = booted;
-    let eth = match lan9118::Lan9118::init(lan9118::Regs::mps2()) {
+    let Some(frames) = cortex_m::singleton!(: lan9118::FrameBuffers = lan9118::FrameBuffers::new())
+    else {
+        exit(false)
+    };
+    let eth = match lan9118::Lan9118::init(lan9118::Regs::mps2(), frames) {
         Ok(e) => e,
         Err(e) => {
             error!("LAN9118: {:?}", e);
@@ -185,6 +189,10 @@ fn run(booted: Booted, node: &mut booth_bare::booth_core::Node<TICKETS>) -> ! {
     // is initialised: unmasking cannot break a critical section here.
     unsafe { NVIC::unmask(EthIrq) };
     info!("listening on UDP port {}", net_cfg.port);
+    // Boot is over: its stack peak (the engine's constructor) is kept apart
+    // from the steady state's.
+    let boot_peak = stack::repaint();
+    info!("stack used by boot: {} bytes", boot_peak);
 
     let mut plain = Meter::default();
     let mut persisting = Meter::default();
@@ -223,7 +231,7 @@ fn run(booted: Booted, node: &mut booth_bare::booth_core::Node<TICKETS>) -> ! {
 
         if mono >= next_status {
             next_status = mono + STATUS_EVERY;
-            status(&app, &net, &plain, &persisting, mono);
+            status(&app, &net, &plain, &persisting, mono, boot_peak);
         }
 
         let deadline = [
@@ -252,6 +260,7 @@ fn status(
     plain: &Meter,
     persisting: &Meter,
     mono: Instant,
+    boot_peak: usize,
 ) {
     let node = app.node();
     for i in 0..node.config().tickets.len() {
@@ -288,8 +297,9 @@ fn status(
         e.rx_dropped + e.tx_dropped
     );
     info!(
-        "STATUS stack_high_water={} stack_size={} uptime_ms={} wall={}",
+        "STATUS stack_high_water={} stack_boot_peak={} stack_size={} uptime_ms={} wall={}",
         stack::high_water(),
+        boot_peak,
         stack::size(),
         mono.as_millis(),
         app.now(mono).wall.secs()

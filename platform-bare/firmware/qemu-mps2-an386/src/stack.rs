@@ -39,3 +39,27 @@ pub fn high_water() -> usize {
     }
     start - p
 }
+
+/// Paints the free stack again (everything below the current stack pointer
+/// but a margin), so that [`high_water`] afterwards measures from here on:
+/// the appliance calls it once boot is over, to tell the boot-time peak
+/// from the steady state. Returns the peak before repainting.
+pub fn repaint() -> usize {
+    let peak = high_water();
+    let (end, _) = bounds();
+    cortex_m::interrupt::free(|_| {
+        // Interrupt handlers push their frames below the stack pointer:
+        // with interrupts masked none is running, and the margin keeps this
+        // function's own frame intact.
+        let sp = cortex_m::register::msp::read() as usize;
+        let top = sp.saturating_sub(256) & !3;
+        let mut p = end;
+        while p < top {
+            // SAFETY: `p` is word-aligned RAM between the end of the statics
+            // and 256 bytes below the live stack pointer: no live data.
+            unsafe { core::ptr::write_volatile(p as *mut u32, PAINT) };
+            p += 4;
+        }
+    });
+    peak
+}
