@@ -290,3 +290,109 @@ fn show(path: &str) -> Result<(), String> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn scratch() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "booth-provision-test-{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        ));
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_booth_conf_becomes_a_blob_the_firmware_reads() {
+        let d = scratch();
+        let key = d.join("authkey");
+        fs::write(&key, "booth-provision-test-key-0123456789\n").unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        let conf = d.join("booth.conf");
+        fs::write(
+            &conf,
+            format!(
+                "transport = UDP\nport = 9929\nauthfile = {}\nsite = 127.0.0.1\nsite = 127.0.0.2\n\
+                 arbitrator = 127.0.0.3\nticket = \"ticketA\"\n    expire = 10\n    timeout = 1\n    \
+                 retries = 3\n    acquire-after = 0\n",
+                key.display()
+            ),
+        )
+        .unwrap();
+        let blob = d.join("blob");
+        let a = parse(&args(&[
+            "-c",
+            conf.to_str().unwrap(),
+            "-s",
+            "127.0.0.3",
+            "-o",
+            blob.to_str().unwrap(),
+            "--ip",
+            "10.0.2.15/24",
+            "--gateway",
+            "10.0.2.2",
+            "--wall-clock",
+            "1764000000",
+            "--seed",
+            "9",
+        ]))
+        .unwrap();
+        provision(&a).unwrap();
+        assert_eq!(
+            fs::metadata(&blob).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let p = Provision::<8>::decode(&fs::read(&blob).unwrap()).unwrap();
+        assert_eq!(p.me, 2);
+        assert_eq!(p.own_endpoint().ip, [127, 0, 0, 3]);
+        assert_eq!(p.peers[0].ip, [127, 0, 0, 1]);
+        assert_eq!(p.config.members[1].id.0, 2081820410);
+        assert_eq!(p.config.tickets[0].name.as_str(), "ticketA");
+        assert_eq!(
+            p.config.key.as_deref(),
+            Some(&b"booth-provision-test-key-0123456789"[..])
+        );
+        assert!(!p.config.check_source);
+        assert_eq!(p.net.gateway, Some([10, 0, 2, 2]));
+        assert_eq!((p.wall_clock_secs, p.seed), (1_764_000_000, 9));
+        show(blob.to_str().unwrap()).unwrap();
+
+        // A site address is refused: the appliance only votes.
+        let a = parse(&args(&[
+            "-c",
+            conf.to_str().unwrap(),
+            "-s",
+            "127.0.0.1",
+            "-o",
+            blob.to_str().unwrap(),
+        ]))
+        .unwrap();
+        assert!(provision(&a).unwrap_err().contains("is a site"));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        assert!(parse(&args(&["-c", "x"])).is_err());
+        assert!(parse(&args(&["-c", "x", "-s", "::1", "-o", "y"])).is_err());
+        assert!(parse(&args(&[
+            "-c", "x", "-s", "1.2.3.4", "-o", "y", "--ip", "1.2.3.4"
+        ]))
+        .is_err());
+        assert!(parse(&args(&[
+            "-c", "x", "-s", "1.2.3.4", "-o", "y", "--bogus", "1"
+        ]))
+        .is_err());
+    }
+}
