@@ -96,6 +96,9 @@ pub(super) struct Daemon {
     /// The last commit of each ticket (for logs and SIGUSR1).
     last_commit: Vec<Option<Commit>>,
     oversized: u64,
+    /// Client connections (refused for the limit, dropped for a timeout)
+    /// already reported in the log.
+    client_drops_logged: (u64, u64),
     stop: Option<i32>,
 }
 
@@ -321,6 +324,7 @@ fn start(
         handler_done: Vec::new(),
         last_commit: vec![None; tickets],
         oversized: 0,
+        client_drops_logged: (0, 0),
         stop: None,
         cfg,
     };
@@ -501,11 +505,38 @@ impl Daemon {
         for conn in self.control.expire(now.mono) {
             self.waiting.remove(&conn);
         }
+        self.log_client_drops(now);
         if let Some(g) = self.guard.as_mut() {
             g.on_time(now.mono);
         }
         self.notifier.on_time(now.mono);
         self.drain(now)
+    }
+
+    /// Idle, slow or surplus clients: one line per window with the numbers
+    /// since the last line (all of them are also in the SIGUSR1 dump).
+    fn log_client_drops(&mut self, now: Now) {
+        let counts = (self.control.refused, self.control.timed_out);
+        if counts == self.client_drops_logged {
+            return;
+        }
+        if self
+            .limiter
+            .check(&("client_drops", None), now.mono.as_millis())
+            .is_some()
+        {
+            let (refused, timed_out) = self.client_drops_logged;
+            log::warn!(
+                "clients: {} connection(s) refused (limit {}), {} dropped after a timeout \
+                 (read {} ms, write {} ms) since the last report",
+                counts.0 - refused,
+                control::MAX_CONNS,
+                counts.1 - timed_out,
+                control::READ_TIMEOUT_MS,
+                control::WRITE_TIMEOUT_MS
+            );
+            self.client_drops_logged = counts;
+        }
     }
 
     /// Milliseconds poll may sleep.
