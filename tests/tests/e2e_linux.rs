@@ -463,6 +463,16 @@ fn bad_input_is_counted_logged_rate_limited_and_harmless() {
     assert!(dropped
         .iter()
         .any(|l| l.contains("for a ticket not configured here")));
+    // Idle and surplus clients: counted above, and reported in the log.
+    let clients: Vec<&str> = log0.lines().filter(|l| l.contains("clients: ")).collect();
+    assert!(
+        !clients.is_empty() && clients.len() <= windows,
+        "{clients:#?}"
+    );
+    assert!(
+        clients.iter().any(|l| l.contains("refused (limit 16)")),
+        "{clients:#?}"
+    );
     let log1 = f.log(1);
     let unknown_lines = log1
         .lines()
