@@ -17,7 +17,8 @@
 //! without `-D`. Needs root for the packet capture.
 //!
 //! `cargo bench -p booth-tests --bench daemon` (`BENCH_RUNS=N`, default 7;
-//! `BENCH_ONLY=rs|1x`).
+//! `BENCH_ONLY=rs|1x`; `BENCH_CIB=file` for the real `crm_ticket` writing a
+//! file CIB per site instead of the stub; `BOOTHD=path` for another build).
 
 use std::net::{IpAddr, SocketAddr};
 use std::thread;
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 use booth_core::wire::{Command, TicketBody, HEADER_LEN};
 use booth_tests::formation::capture::{Capture, Datagram};
 use booth_tests::formation::{
-    epoch_now, is_root, proc_status_kb, wait_for, wire, Daemon, Formation, Ticket, BOOTH_1X,
+    epoch_now, is_root, proc_status_kb, wait_for, wire, Cib, Daemon, Formation, Ticket, BOOTH_1X,
 };
 
 const T: &str = "ticketA";
@@ -50,7 +51,11 @@ fn main() {
     if only != "rs" && std::path::Path::new(BOOTH_1X).exists() {
         daemons.push(Daemon::Booth1x);
     }
-    let mut report = String::new();
+    let mut report = format!(
+        "boothd: {}; crm_ticket: {:?}; runs: {runs}\n",
+        booth_tests::formation::boothd().display(),
+        cib()
+    );
     for d in daemons {
         let name = match d {
             Daemon::BoothRs => "booth-rs",
@@ -155,9 +160,18 @@ fn row(out: &mut String, what: &str, v: &[f64]) {
     ));
 }
 
+/// `BENCH_CIB=file`: the sites run the real `crm_ticket` on file CIBs.
+fn cib() -> Cib {
+    match std::env::var("BENCH_CIB").as_deref() {
+        Ok("file") => Cib::File,
+        _ => Cib::Stub,
+    }
+}
+
 fn formation(d: Daemon, tag: &str) -> Formation {
     Formation::builder()
         .tag(tag)
+        .site_cibs(&[cib(), cib()])
         .daemon(d)
         .debug(false)
         .ticket(Ticket::fast(T))
