@@ -97,7 +97,8 @@ impl Key {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Params {
     pub key: Key,
-    /// Lines of the ticket section (indented).
+    /// Lines of the ticket section (indented); `@DIR@` stands for the
+    /// formation's directory.
     pub ticket_lines: String,
 }
 
@@ -809,7 +810,7 @@ fn write_config(
         let _ = writeln!(s, "{word} = {ip}");
     }
     let _ = writeln!(s, "ticket = \"{ticket}\"");
-    s.push_str(&p.ticket_lines);
+    s.push_str(&p.ticket_lines.replace("@DIR@", &dir.display().to_string()));
     let path = dir.join(format!("booth{n}.conf"));
     fs::write(&path, s).expect("write the config");
     (path, key)
