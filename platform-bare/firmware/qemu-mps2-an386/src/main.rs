@@ -39,6 +39,8 @@ unsafe impl cortex_m::interrupt::InterruptNumber for EthIrq {
     }
 }
 
+// cortex-m-rt requires this handler to be declared `unsafe fn`; its body
+// does nothing unsafe itself.
 #[exception]
 unsafe fn DefaultHandler(irqn: i16) {
     if irqn == lan9118::IRQ as i16 {
