@@ -19,6 +19,7 @@
 //! * A header whose CRC does not match its body is damage. When no valid
 //!   record is left but damage is found, every ticket restarts with
 //!   [`Restore::Amnesia`] (refuse votes for a whole lease), never as fresh.
+//!   So does an intact record in a format this build cannot decode.
 //!
 //! Record layout (all integers little-endian):
 //!
@@ -244,8 +245,14 @@ impl<S: Storage, const TICKETS: usize> StateStore<S, TICKETS> {
                 }
             }
             Some((slot, h)) => {
-                let head = read_body(&mut storage, slot, h, &names, &mut saved)
-                    .map_err(StoreError::Storage)?;
+                let Some(head) = read_body(&mut storage, slot, h, &names, &mut saved)
+                    .map_err(StoreError::Storage)?
+                else {
+                    // Intact but in a format we cannot read: any promise may
+                    // be in it.
+                    let (store, loaded) = Self::amnesia(storage, fingerprint, names, newest);
+                    return Ok((store, loaded));
+                };
                 wall = Some(WallTime::from_secs(head.wall_secs));
                 let same = head.members == fingerprint;
                 found = if same {
@@ -284,6 +291,37 @@ impl<S: Storage, const TICKETS: usize> StateStore<S, TICKETS> {
                 wall,
             },
         ))
+    }
+
+    /// Every ticket with amnesia (damage, or a record we cannot read).
+    fn amnesia(
+        storage: S,
+        fingerprint: u32,
+        names: Vec<u32, TICKETS>,
+        newest: Option<(Slot, Header)>,
+    ) -> (Self, Loaded<TICKETS>) {
+        let mut saved = Vec::new();
+        let mut restores = Vec::new();
+        for _ in &names {
+            let _ = saved.push(Some(Saved::Amnesia { term: 0 }));
+            let _ = restores.push(Restore::Amnesia { term: 0 });
+        }
+        let store = StateStore {
+            storage,
+            fingerprint,
+            names,
+            saved,
+            newest: newest.map(|(s, h)| (s, h.seq)),
+            writes: 0,
+        };
+        (
+            store,
+            Loaded {
+                found: Found::Damaged,
+                restores,
+                wall: None,
+            },
+        )
     }
 
     /// Records `state` for `ticket` and writes the whole record to the older
@@ -474,47 +512,41 @@ fn fill<S: Storage>(
     Ok(n)
 }
 
-/// Decodes a verified body: the head, then each entry whose name is configured.
+/// Decodes a verified body: the head, then each entry whose name is
+/// configured. `None` if it does not decode (the CRC matched, so it is a
+/// format we do not know).
 fn read_body<S: Storage, const T: usize>(
     storage: &mut S,
     slot: Slot,
     h: Header,
     names: &Vec<u32, T>,
     saved: &mut Vec<Option<Saved>, T>,
-) -> Result<RecordHead, S::Error> {
+) -> Result<Option<RecordHead>, S::Error> {
     for _ in names {
         let _ = saved.push(None);
     }
     let end = HEADER_LEN + h.len as usize;
     let mut off = HEADER_LEN;
     let mut window = [0u8; WINDOW];
-    // The CRC matched, so an undecodable body is a format we do not know:
-    // treat it as an empty record of no formation.
-    let unknown = RecordHead {
-        version: 0,
-        members: 0,
-        wall_secs: 0,
-        count: 0,
-    };
     let n = fill(storage, slot, off, end, &mut window)?;
     let head: RecordHead = match postcard::take_from_bytes::<RecordHead>(&window[..n]) {
         Ok((head, rest)) if head.version == VERSION => {
             off += n - rest.len();
             head
         }
-        _ => return Ok(unknown),
+        _ => return Ok(None),
     };
     for _ in 0..head.count {
         let n = fill(storage, slot, off, end, &mut window)?;
         let Ok((entry, rest)) = postcard::take_from_bytes::<Entry>(&window[..n]) else {
-            break;
+            return Ok(None);
         };
         off += n - rest.len();
         if let Some(i) = names.iter().position(|n| *n == entry.name) {
             saved[i] = Some(entry.saved);
         }
     }
-    Ok(head)
+    Ok(Some(head))
 }
 
 /// Two slots in RAM: for boards without flash, and for tests.
@@ -874,6 +906,31 @@ mod tests {
             s.persist(9, st(1, None), WALL),
             Err(StoreError::NoSuchTicket)
         );
+    }
+
+    #[test]
+    fn an_intact_record_in_an_unknown_format_means_amnesia() {
+        let c = config(&["a"]);
+        let (mut s, _) = StateStore::open(RamStorage::<256>::new(), &c, 2).unwrap();
+        s.persist(0, st(7, Some(1)), WALL).unwrap();
+        let mut flash = s.into_storage();
+        // A future format version, with a CRC that matches it.
+        let slot = flash.slot_mut(Slot::A);
+        slot[HEADER_LEN] = 99;
+        let len = u32::from_le_bytes([slot[8], slot[9], slot[10], slot[11]]) as usize;
+        let mut h = crate::crc::Hasher::new();
+        h.update(&slot[4..12]);
+        h.update(&slot[HEADER_LEN..HEADER_LEN + len]);
+        let crc = h.finalize().to_le_bytes();
+        slot[12..16].copy_from_slice(&crc);
+        let (mut s, l) = StateStore::open(flash, &c, 2).unwrap();
+        assert_eq!(l.found, Found::Damaged);
+        assert_eq!(l.restores[0], Restore::Amnesia { term: 0 });
+        // The next write goes to the other slot and supersedes it.
+        s.persist(0, st(8, None), WALL).unwrap();
+        assert_eq!(s.newest(), Some((Slot::B, 2)));
+        let (_, l) = StateStore::open(s.into_storage(), &c, 2).unwrap();
+        assert_eq!(l.restores[0], Restore::Persisted(st(8, None)));
     }
 
     #[test]
