@@ -6,7 +6,8 @@
 //! acts on `expires` (booth-protocol.md §10.1 #4, `lease-safety.md` §4.3).
 //!
 //! `boothd daemon` starts it (`boothd guard`, the same binary) after
-//! dropping privileges, in its own process group, and keeps it informed over
+//! dropping privileges, in the daemon's process group (a signal to the
+//! daemon's PID does not reach it), and keeps it informed over
 //! a unix socket ([`super::guard_proto`]): every engine commit goes to the
 //! guard, which runs `crm_ticket` (one write per ticket at a time, the
 //! newest pending write replacing older ones) and keeps each granted
@@ -228,6 +229,7 @@ impl Guard {
     }
 
     fn run_loop(&mut self, signals: &Signals, timer: &TimerFd) -> io::Result<()> {
+        let mut timer_failed = false;
         loop {
             let now = clock::mono();
             self.step(now);
@@ -238,7 +240,13 @@ impl Guard {
                 );
                 return Ok(());
             }
-            timer.arm(self.next_armed())?;
+            if let Err(e) = timer.arm(self.next_armed()) {
+                // poll's timeout (from clock_gettime) still wakes us in time.
+                if !timer_failed {
+                    log::warn!("lease guard: timerfd: {e}; relying on poll timeouts");
+                    timer_failed = true;
+                }
+            }
             let mut fds = vec![
                 pollfd(signals.as_raw_fd()),
                 pollfd(timer.as_raw_fd()),

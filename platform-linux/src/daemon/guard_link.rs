@@ -166,10 +166,11 @@ impl GuardLink {
             .env_remove("WATCHDOG_USEC")
             .env_remove("WATCHDOG_PID")
             .env_remove("LISTEN_FDS")
-            .env_remove("LISTEN_PID")
-            // Its own group: a signal to the daemon's group (a terminal's
-            // Ctrl-Z, a kill of the group) does not reach the guard.
-            .process_group(0);
+            .env_remove("LISTEN_PID");
+        // It stays in the daemon's process group and session: a signal to
+        // the daemon's PID (SIGSTOP, SIGKILL) does not reach it, while a
+        // supervisor that stops the whole group or control group stops it
+        // too (and SIGTERM makes it revoke at once).
         if self.spawn.foreground {
             cmd.arg("-S");
         }
