@@ -2,10 +2,10 @@
 //! all members (sites and arbitrators) elects it (booth-protocol.md §3.6).
 //!
 //! Differences from booth, all compatible on the wire: every round raises the
-//! term (Raft) except after a round nobody answered, following a leader
-//! counts as having voted in its term, and a
-//! voter refuses anyone but its leader until its lease copy plus
-//! `acquire-after` has run out.
+//! term (Raft) except probes (the first round after a lost lease and rounds
+//! after one nobody answered), which cannot win; following a leader counts
+//! as having voted in its term; and a voter refuses anyone but its leader
+//! until its lease copy plus `acquire-after` has run out.
 
 use super::event::HandlerReason;
 use super::ticket::{Ctx, Election, Leader, State, Ticket};
@@ -48,22 +48,22 @@ impl Ticket {
             self.exchange = None;
             self.timers.stop(Timer::Resend);
         }
-        // A new round raises the term, unless our last round went unanswered
-        // (no vote from anybody: a partition) and since then we have voted for
-        // nobody but ourselves and seen no leader in this term. Raising it on
-        // every silent round made a member of ours cut off for a while come
-        // back with a term far above the formation's: it then refuses a booth
-        // leader's heartbeats (we never follow a lower term), booth leaders do
-        // not re-elect on TOdt, and it never rejoined (booth raises the term
-        // only after a tie, booth-protocol.md §3.6). Such a round is a probe:
-        // somebody may have won this term unseen by us, and booth voters vote
-        // again in a term after losing its lease (observed on 1.0-283), so a
-        // probe that wins starts a fresh round instead of leading: every
-        // holder of ours still has a term above every earlier holder's.
-        let probe = self.quiet_term == Some(self.term)
-            && self.voted_for == Some(cx.me as u8)
-            && self.leader_term < self.term;
-        self.quiet_term = None;
+        // The first round after we lost our leader's lease (or our own
+        // lease), and every round after one nobody answered, is a probe: it
+        // runs in the current term. Raising the term there made a member of
+        // ours that was cut off for a while come back above the formation's
+        // term: it then refuses a booth leader's heartbeats (we never follow
+        // a lower term), booth leaders do not re-elect on TOdt, and it never
+        // rejoined. A probe's RVot instead meets a TVld reject in the
+        // leader's own term (we follow it) or votes; voters in a higher term
+        // answer in it and we raise to it. booth raises the term only after a
+        // tie (booth-protocol.md §3.6). A probe never leads: somebody may have
+        // won this term unseen, and booth voters vote again within a term
+        // after losing its lease (observed on 1.0-283), so a probe that wins
+        // starts a fresh round with a new term, and every holder of ours
+        // still has a term above every earlier holder's.
+        let probe = self.probe_term == Some(self.term) && !matches!(self.leader, Leader::Member(_));
+        self.probe_term = None;
         if !probe {
             self.raise_term(self.term.saturating_add(1));
         }
@@ -267,7 +267,7 @@ impl Ticket {
             .enumerate()
             .any(|(i, v)| i != cx.me && v.is_some());
         if !others_voted {
-            self.quiet_term = Some(e.term);
+            self.probe_term = Some(e.term);
         }
         if e.reason == Reason::Admin {
             self.admin_rounds = self.admin_rounds.saturating_add(1);

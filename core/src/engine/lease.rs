@@ -205,6 +205,7 @@ impl Ticket {
         self.leader = Leader::Unknown;
         self.commit_not_granted(cx);
         self.out_persist = true;
+        self.probe_after_lost_lease();
         // Our lease copy keeps our vote from others until it ends; our own
         // candidacy needs no wait (the voters guard their leases), and the
         // members still holding our heartbeat's lease will vote only for us.
@@ -302,6 +303,7 @@ impl Ticket {
         self.lease_end = None;
         self.commit_not_granted(cx);
         self.out_persist = true;
+        self.probe_after_lost_lease();
         let delay = cx.backoff();
         self.schedule_election(cx, Reason::TicketLost, delay);
     }

@@ -66,8 +66,9 @@ pub(crate) struct Election {
     pub term: u32,
     /// `votes[i]` = the member that member `i` voted for.
     pub votes: [Option<u8>; MAX_MEMBERS],
-    /// The round reuses the term of our previous, unanswered round: it only
-    /// finds out whether anybody hears us, and a win starts a fresh round.
+    /// The round runs in the current term without raising it: it only finds
+    /// out whether anybody hears us and whether the ticket is really lost;
+    /// a win starts a fresh round.
     pub probe: bool,
 }
 
@@ -205,9 +206,14 @@ pub(crate) struct Ticket {
     pub grant_after_startup: bool,
     pub exchange: Option<Exchange>,
     pub election: Option<Election>,
-    /// The term of our last election round in which nobody voted: the next
-    /// round may run in it again (see `start_election`).
-    pub quiet_term: Option<u32>,
+    /// A term our next election may probe in instead of raising it: the
+    /// term whose leader we lost (or were), or of our last round nobody
+    /// answered (see `start_election`).
+    pub probe_term: Option<u32>,
+    /// The term in which a probe after a lost lease already ran: one per term,
+    /// or two candidates that name the lost leader in their TVld rejects to
+    /// each other would follow it and probe again forever.
+    pub lost_probe_term: Option<u32>,
     /// Reason for the election the `ElectionStart` timer will begin.
     pub next_reason: Reason,
     /// The ticket was lost here (not revoked): keep electing until somebody leads.
@@ -256,7 +262,8 @@ impl Ticket {
             grant_after_startup: false,
             exchange: None,
             election: None,
-            quiet_term: None,
+            probe_term: None,
+            lost_probe_term: None,
             next_reason: Reason::JustSo,
             wants_election: false,
             failover_allowed: true,
@@ -329,6 +336,15 @@ impl Ticket {
             self.term = term;
             self.voted_for = None;
             self.out_persist = true;
+        }
+    }
+
+    /// A lease (ours or our leader's) ran out: our next election may probe
+    /// the current term first, once per term (see `start_election`).
+    pub fn probe_after_lost_lease(&mut self) {
+        if self.lost_probe_term != Some(self.term) {
+            self.lost_probe_term = Some(self.term);
+            self.probe_term = Some(self.term);
         }
     }
 
