@@ -164,6 +164,8 @@ pub struct Guard {
     /// Records to the daemon dropped because its socket was full.
     pub dropped: u64,
     stopping: bool,
+    /// A daemon connected once (before that, wait [`FIRST_CONNECT`] for it).
+    ever_connected: bool,
     uid: libc::uid_t,
     /// `crm_ticket` (tests put a stand-in here).
     program: std::ffi::OsString,
@@ -222,6 +224,7 @@ impl Guard {
             fired: 0,
             dropped: 0,
             stopping: false,
+            ever_connected: false,
             // SAFETY: getuid has no preconditions.
             uid: unsafe { libc::getuid() },
             program: CRM_TICKET.into(),
@@ -302,7 +305,8 @@ impl Guard {
                     .values()
                     .all(|s| s.running.is_none() && s.next.is_none());
         }
-        idle && self.conn.is_none() && now.saturating_since(self.started) >= FIRST_CONNECT
+        idle && self.conn.is_none()
+            && (self.ever_connected || now.saturating_since(self.started) >= FIRST_CONNECT)
     }
 
     fn next_armed(&self) -> Option<Instant> {
@@ -638,6 +642,7 @@ impl Guard {
                 pid: 0,
                 last_heard: now,
             });
+            self.ever_connected = true;
             let armed = self
                 .slots
                 .iter()
