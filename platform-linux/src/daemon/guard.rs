@@ -38,7 +38,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use booth_core::{Duration, Instant};
 use socket2::Socket;
 
-use super::child::{self, Outcome, Reaper, Running};
+use super::child::{self, Reaper, Running};
 use super::cib::{CRM_TICKET, WRITE_TIMEOUT};
 use super::clock;
 use super::guard_proto::{self, ArmedMsg, CommitMsg, FromGuard, ToGuard, WriteKind, MAX_RECORD};
@@ -291,6 +291,8 @@ impl Guard {
 
     /// Everything that depends on time: deadlines, children, retries.
     pub fn step(&mut self, now: Instant) {
+        // Writes that ended before the deadline count as written, not killed.
+        self.poll_children(now);
         self.fire_due(now);
         self.poll_children(now);
         self.start_pending(now);
@@ -447,11 +449,7 @@ impl Guard {
                 ),
                 (Some(e), kind) => {
                     log::error!("lease guard: ticket {ticket}: CIB {kind:?} failed: {e}");
-                    if kind != WriteKind::Grant
-                        && w.job.tries < RETRIES
-                        && slot.next.is_none()
-                        && f.outcome != Outcome::TimedOut
-                    {
+                    if kind != WriteKind::Grant && w.job.tries < RETRIES && slot.next.is_none() {
                         let mut job = w.job.clone();
                         job.tries += 1;
                         slot.retry = Some((now + RETRY_EVERY, job));
