@@ -6,7 +6,8 @@
 //! arbitrator and (4) all ours, each with and without an authfile: grants
 //! from both clients, revokes at the holder and through a non-holder (booth's
 //! redirect), failover after SIGKILL of the holder, restart of the killed
-//! member, and a partition of the holder. After every step every running
+//! member, a partition of the holder (both sites in turn) and of a follower
+//! for longer than a lease. After every step every running
 //! member's `booth list`, through both clients, names the same leader, the
 //! sites' CIBs (stub `crm_ticket` logs) agree with it, and no two sites' CIB
 //! grants overlapped. Every datagram of the run is checked against booth's
@@ -168,6 +169,33 @@ fn matrix(name: &'static str, members: [(Impl, Role); 3], key: Key) {
             let step = format!("healed, the old holder ({who}) follows");
             let t = f.wait_agree(&step, Some(other_ip), AGREE * 2);
             steps.push((step, t.as_secs_f64()));
+            if holder == s2 {
+                // The old holder, now a follower, is cut off for longer than a
+                // lease: the holder keeps the ticket, and after healing the
+                // follower (whose lease copy ran out, so it tried elections)
+                // follows it again.
+                f.ns.partition(&hip);
+                f.note(format!("partitioned the follower {hip}"));
+                let cut = Instant::now();
+                f.wait_agree_on("follower cut off", &[other, a], Some(other_ip), AGREE);
+                process::poll(FAILOVER, Duration::from_millis(200), || {
+                    f.list(holder, O)
+                        .ok()
+                        .filter(|l| l.leader.is_none())
+                        .map(|_| ())
+                })
+                .expect("the cut-off follower's lease copy runs out");
+                let lost = cut.elapsed();
+                f.ns.heal();
+                f.note("healed");
+                let step = format!("healed, the cut-off follower ({who}) follows");
+                let t = f.wait_agree(&step, Some(other_ip), AGREE * 2);
+                steps.push((
+                    format!("follower ({who}) cut off until its copy ran out"),
+                    lost.as_secs_f64(),
+                ));
+                steps.push((step, t.as_secs_f64()));
+            }
         }
 
         f.assert_single_holder("the whole run");
@@ -274,7 +302,8 @@ fn set_handler_failing(f: &mut Formation, i: usize, failing: bool) {
 
 /// Byte-level agreement: a booth site, our site and a booth arbitrator go
 /// through grants and revokes at either site, handler-failure step-downs by
-/// either holder, a restart and an owned-ticket grant, with `key`. Every datagram must pass booth's rules (HMAC with
+/// either holder, restarts of our site and booth's arbitrator, and an
+/// owned-ticket grant, with `key`. Every datagram must pass booth's rules (HMAC with
 /// booth's reading of the key file) and booth-core's decoder, and the kinds
 /// both implementations sent are compared.
 fn byte_level(name: &'static str, key: Key) {
@@ -315,6 +344,11 @@ fn byte_level(name: &'static str, key: Key) {
         f.start(s2);
         f.wait_ready(false);
         f.wait_agree("our site restarted", Some(&ip1), AGREE * 2);
+        // And booth's arbitrator (its Stat reaches our site for certain).
+        f.kill(2);
+        f.start(2);
+        f.wait_ready(false);
+        f.wait_agree("booth's arbitrator restarted", Some(&ip1), AGREE * 2);
         // A grant of an owned ticket is refused over TCP; revoke.
         let over = f.grant(s2, O);
         assert!(!over.ok(), "granting an owned ticket must fail: {over:#?}");
