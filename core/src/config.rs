@@ -206,7 +206,7 @@ pub enum ConfigError {
 
 impl<const TICKETS: usize> Config<TICKETS> {
     /// An empty configuration with booth's global defaults.
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         Config {
             members: Vec::new(),
             tickets: Vec::new(),

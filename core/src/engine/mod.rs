@@ -162,33 +162,72 @@ impl<const TICKETS: usize> Node<TICKETS> {
         now: Now,
         restore: &[Restore],
     ) -> Result<Self, NewError> {
+        let mut node = Self::unstarted();
+        node.start(config, me, seed, now, restore)?;
+        Ok(node)
+    }
+
+    /// A member with no configuration, for a `static` that [`Node::start`]
+    /// fills in place: on a microcontroller the node never moves (and never
+    /// needs a stack frame of its own size).
+    pub const fn unstarted() -> Self {
+        Node {
+            config: Config::new(),
+            me: 0,
+            tickets: Vec::new(),
+            out: Outbox::new(),
+            rng: Rng::new(0),
+            waiters: Vec::new(),
+            replies: Deque::new(),
+            peers: [PeerStats::ZERO; MAX_MEMBERS],
+            replay: [const { ReplayWindow::new() }; MAX_MEMBERS],
+            peers_seen: 0,
+            peer_up: 0,
+            counters: Counters::ZERO,
+            now: Instant::ZERO,
+            stamper: Stamper::new(),
+        }
+    }
+
+    /// Starts this member in place (see [`Node::new`]); on error it stays
+    /// unstarted.
+    pub fn start(
+        &mut self,
+        config: Config<TICKETS>,
+        me: MemberIndex,
+        seed: u64,
+        now: Now,
+        restore: &[Restore],
+    ) -> Result<(), NewError> {
         config.validate().map_err(NewError::Config)?;
         if me >= config.members.len() {
             return Err(NewError::NoSuchMember);
         }
-        let mut node = Node {
-            config,
-            me,
-            tickets: Vec::new(),
-            out: Outbox::new(),
-            rng: Rng::new(seed),
-            waiters: Vec::new(),
-            replies: Deque::new(),
-            peers: [PeerStats::default(); MAX_MEMBERS],
-            replay: core::array::from_fn(|_| ReplayWindow::new()),
-            peers_seen: 0,
-            peer_up: 0,
-            counters: Counters::default(),
-            now: now.mono,
-            stamper: Stamper::new(),
-        };
-        for i in 0..node.config.tickets.len() {
+        // Field by field: a whole `Node` temporary would cost a stack frame
+        // of its size, which is what starting in place avoids.
+        self.config = config;
+        self.me = me;
+        self.tickets.clear();
+        self.out.clear();
+        self.rng = Rng::new(seed);
+        self.waiters.clear();
+        self.replies.clear();
+        self.peers.iter_mut().for_each(|p| *p = PeerStats::ZERO);
+        self.replay
+            .iter_mut()
+            .for_each(|r| *r = ReplayWindow::new());
+        self.peers_seen = 0;
+        self.peer_up = 0;
+        self.counters = Counters::ZERO;
+        self.now = now.mono;
+        self.stamper = Stamper::new();
+        for i in 0..self.config.tickets.len() {
             // Capacity equals the config's, so this cannot fail.
-            let _ = node.tickets.push(Ticket::new(i));
+            let _ = self.tickets.push(Ticket::new(i));
             let r = restore.get(i).copied().unwrap_or(Restore::Fresh);
-            node.with_ticket(i, |t, cx| t.start(cx, r));
+            self.with_ticket(i, |t, cx| t.start(cx, r));
         }
-        Ok(node)
+        Ok(())
     }
 
     // --- inputs ----------------------------------------------------------

@@ -36,7 +36,7 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         Outbox {
             queue: Deque::new(),
             overflow: 0,
@@ -50,6 +50,11 @@ impl Outbox {
         if self.queue.push_back(msg).is_err() {
             self.overflow = self.overflow.saturating_add(1);
         }
+    }
+
+    pub fn clear(&mut self) {
+        self.queue.clear();
+        self.overflow = 0;
     }
 
     /// The next (recipient, message), removing that recipient from its entry.

@@ -18,6 +18,18 @@ pub struct PeerStats {
     pub last_recv: Option<Instant>,
 }
 
+impl PeerStats {
+    pub const ZERO: PeerStats = PeerStats {
+        sent: 0,
+        resends: 0,
+        recv: 0,
+        errors: 0,
+        authfail: 0,
+        invalid: 0,
+        last_recv: None,
+    };
+}
+
 /// Counters for the whole member.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -35,4 +47,18 @@ pub struct Counters {
     pub elections_started: u32,
     pub elections_won: u32,
     pub tickets_lost: u32,
+}
+
+impl Counters {
+    pub const ZERO: Counters = Counters {
+        decode_errors: 0,
+        auth_failures: 0,
+        unknown_sender: 0,
+        unknown_ticket: 0,
+        invalid: 0,
+        outbox_overflow: 0,
+        elections_started: 0,
+        elections_won: 0,
+        tickets_lost: 0,
+    };
 }
