@@ -92,6 +92,28 @@ fn check_wire(f: &Formation, a: &WireAudit) {
     );
 }
 
+/// How often booth members logged "packet timestamp older than previous
+/// one" about a member of ours, and about a booth member.
+fn timestamp_warnings(f: &Formation) -> (usize, usize) {
+    let (mut ours, mut booth) = (0, 0);
+    for (i, m) in f.members.iter().enumerate() {
+        if m.imp != Impl::Booth {
+            continue;
+        }
+        for l in f.member_log(i).lines() {
+            if !l.contains("packet timestamp older than previous one") {
+                continue;
+            }
+            match f.members.iter().find(|o| l.contains(&format!("{}:", o.ip))) {
+                Some(o) if o.imp == Impl::Ours => ours += 1,
+                Some(_) => booth += 1,
+                None => {}
+            }
+        }
+    }
+    (ours, booth)
+}
+
 /// The matrix scenario on members [site 1, site 2, arbitrator].
 fn matrix(name: &'static str, members: [(Impl, Role); 3], key: Key) {
     if !available() {
@@ -206,10 +228,15 @@ fn matrix(name: &'static str, members: [(Impl, Role); 3], key: Key) {
         let wire = audit(&f, &dgs);
         check_wire(&f, &wire);
 
+        let (from_ours, from_booth) = timestamp_warnings(&f);
         let mut s = format!(
             "==== {name}: {} — passed in {:.1} s\n",
             f.spec.describe(),
             started.elapsed().as_secs_f64()
+        );
+        s += &format!(
+            "  booth's \"packet timestamp older than previous one\" warnings: about our \
+             members {from_ours}, about booth members {from_booth}\n"
         );
         for (step, secs) in &steps {
             s += &format!("  {step:<48} {secs:7.3} s\n");
