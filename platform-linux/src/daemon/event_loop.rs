@@ -220,13 +220,29 @@ fn start(
         ))
     })?;
     let mut attrs = AttrTable::new(cfg.tickets.len());
-    let cib_terms = if role == Role::Site {
-        load_cib(&cfg, &mut attrs)
+    let cib = if role == Role::Site {
+        load_cib(&cfg, &mut attrs, member.id.as_owner())
     } else {
         Vec::new()
     };
+    let cib_terms: Vec<u32> = cib.iter().map(|c| c.0).collect();
     let names: Vec<&str> = cfg.core.tickets.iter().map(|t| t.name.as_str()).collect();
-    let restores = persist::restores(&found, &names, &cib_terms);
+    let mut restores = persist::restores(&found, &names, &cib_terms);
+    if matches!(found, Found::Missing) {
+        // First start here, e.g. in place of booth 1.x: the CIB is all there
+        // is to know. A grant recorded for this very site is re-acquired the
+        // way booth does it (an election peers win for us only while they
+        // still see us as the holder); anything else stays untrusted.
+        for (i, r) in restores.iter_mut().enumerate() {
+            if let Some(&(term, true)) = cib.get(i) {
+                *r = persist::restore_cib_grant(term, me);
+                log::info!(
+                    "ticket {}: no state file, and the CIB says it is granted to this site                      (term {term}): re-acquiring it if the other members still see us as                      its holder",
+                    names[i]
+                );
+            }
+        }
+    }
     match &found {
         Found::Missing => log::info!(
             "no state file {}: first start of this member",
@@ -381,18 +397,21 @@ fn drop_privileges(cfg: &Loaded, role: Role, state: &std::path::Path) -> Result<
 }
 
 /// Reads every ticket's CIB state once (`crm_ticket -q`), keeping geostore
-/// attributes; the CIB `granted` is logged but never trusted (§10.1 #6).
-/// Returns each ticket's CIB `term` (0 when unknown).
-fn load_cib(cfg: &Loaded, attrs: &mut AttrTable) -> Vec<u32> {
-    let mut terms = vec![0; cfg.tickets.len()];
+/// attributes. Returns each ticket's CIB `term` (0 when unknown) and whether
+/// the CIB says it is granted with `owner` = this site (`me`, booth's signed
+/// form); a grant to an unknown owner is never taken for ours (§10.1 #6).
+fn load_cib(cfg: &Loaded, attrs: &mut AttrTable, me: i32) -> Vec<(u32, bool)> {
+    let mut terms = vec![(0, false); cfg.tickets.len()];
     for (i, t) in cfg.tickets.iter().enumerate() {
         match cib::load_ticket(&t.name) {
             cib::Loaded::State(kv) => {
-                terms[i] = kv
-                    .iter()
-                    .find(|(k, _)| k == "term")
-                    .and_then(|(_, v)| v.parse().ok())
-                    .unwrap_or(0);
+                let get = |key: &str| kv.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+                let term = get("term").and_then(|v| v.parse().ok()).unwrap_or(0);
+                // booth: "true", "false" or a number.
+                let granted = get("granted")
+                    .is_some_and(|v| v == "true" || v.parse::<i64>().is_ok_and(|n| n != 0));
+                let ours = get("owner").and_then(|v| v.parse::<i64>().ok()) == Some(me as i64);
+                terms[i] = (term, granted && ours);
                 let shown: Vec<String> = kv
                     .iter()
                     .filter(|(k, _)| k != "id")

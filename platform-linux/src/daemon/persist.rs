@@ -81,6 +81,22 @@ pub fn restores(found: &Found, tickets: &[&str], known_terms: &[u32]) -> Vec<Res
         .collect()
 }
 
+/// The restore value for a ticket a CIB says is granted to this site (member
+/// `me`) in `term`, when this member has no state file of its own (its first
+/// start, e.g. in place of booth 1.x): as if we had held it with a lease of
+/// unknown rest. The engine then refuses votes for others for a lease and
+/// re-acquires the ticket by an election, which peers win for us only while
+/// they still follow us (booth-protocol.md §3.4 step 2, §10.1 #6).
+pub fn restore_cib_grant(term: u32, me: usize) -> Restore {
+    Restore::Persisted(PersistedTicket {
+        term,
+        voted_for: None,
+        leader: u8::try_from(me).ok(),
+        lease: true,
+        lost: false,
+    })
+}
+
 fn decode(bytes: &[u8]) -> Result<BTreeMap<String, PersistedTicket>, String> {
     if bytes.len() as u64 > FILE_MAX {
         return Err("larger than any state file".to_owned());
@@ -311,5 +327,19 @@ mod tests {
     fn default_path_uses_name() {
         let p = default_path("site1");
         assert!(p.ends_with("site1.state"));
+    }
+
+    #[test]
+    fn a_cib_grant_to_us_restores_as_a_held_lease() {
+        assert_eq!(
+            restore_cib_grant(7, 1),
+            Restore::Persisted(PersistedTicket {
+                term: 7,
+                voted_for: None,
+                leader: Some(1),
+                lease: true,
+                lost: false,
+            })
+        );
     }
 }
