@@ -505,6 +505,22 @@ impl Formation {
         self.note(format!("SIGKILL {label}"));
     }
 
+    /// Stops member `i` as its service manager would (SIGTERM; neither
+    /// implementation revokes on exit).
+    pub fn stop(&mut self, i: usize) {
+        let label = self.members[i].label();
+        let mut g = self.members[i].guard.take().expect("running");
+        g.stop(Duration::from_secs(5));
+        self.note(format!("SIGTERM {label}"));
+    }
+
+    /// The member runs `imp` from its next start on (same address, config,
+    /// CIB stub and lock file: an upgrade in place).
+    pub fn replace_with(&mut self, i: usize, imp: Impl) {
+        assert!(!self.members[i].running(), "stop it first");
+        self.members[i].imp = imp;
+    }
+
     /// SIGSTOP / SIGCONT.
     pub fn signal(&mut self, i: usize, sig: libc::c_int) {
         if let Some(g) = self.members[i].guard.as_ref() {
