@@ -837,3 +837,63 @@ fn rolling_upgrade(name: &'static str, key: Key) {
 fn rolling_upgrade_one_member_at_a_time() {
     rolling_upgrade("upgrade", Key::Ascii);
 }
+
+/// A booth site whose config has `timeout = 500ms` sends lease times in
+/// milliseconds (booth's TIME_MULT, booth-protocol.md §2.3); ours, with whole
+/// seconds, read booth's 9999 as seconds. Our members log the disagreement
+/// and stay safe: they keep our holder against booth's elections, and after
+/// booth's holder dies they wait out the lease it advertised instead of
+/// taking the ticket.
+#[test]
+fn unit_disagreement_is_reported_and_stays_safe() {
+    if !available() {
+        return;
+    }
+    let report = run_in_new_netns("unit-mismatch", |ns| {
+        let mut spec = Spec::new(&[(B, SITE), (O, SITE), (O, ARB)], Key::Ascii);
+        let mut ms = Params::standard(Key::Ascii);
+        ms.ticket_lines = ms.ticket_lines.replace("timeout = 1", "timeout = 500ms");
+        spec.overrides.push((0, ms));
+        let mut f = Formation::new(ns, "unit-mismatch", spec);
+        let (s1, s2, a) = (0, 1, 2);
+        let (ip1, ip2) = (f.members[s1].ip.clone(), f.members[s2].ip.clone());
+        f.start_all();
+        // Our site holds; booth's site reads our 9 s as 9 ms.
+        expect_ok(&f.grant(s2, O), "grant at our site", "grant succeeded");
+        f.wait_agree_on("grant at our site", &[s2, a], Some(&ip2), AGREE);
+        let polls = hold_steady(&mut f, &[s2, a], &ip2, 12);
+        assert!(!f.cib_granted(s1), "booth's site took the ticket");
+        let booth_elections = f
+            .member_log(s1)
+            .lines()
+            .filter(|l| l.contains("starting new election"))
+            .count();
+        expect_ok(&f.revoke(s2, O), "revoke", "revoke succeeded");
+        f.wait_agree_on("revoke", &[s2, a], None, AGREE);
+        // booth's site holds and advertises 9999 (ms): our members log it.
+        expect_ok(&f.grant(s1, B), "grant at booth's site", "grant succeeded");
+        f.wait_agree("grant at booth's site", Some(&ip1), AGREE);
+        process::poll(AGREE, Duration::from_millis(100), || {
+            f.member_log(s2)
+                .lines()
+                .any(|l| l.contains("grants longer leases than we do") && l.contains(&ip1))
+                .then_some(())
+        })
+        .expect("our site reports booth's lease unit");
+        // booth's holder dies: we do not take over within its lease as we
+        // read it (9999 s); nobody holds the ticket meanwhile.
+        f.kill(s1);
+        std::thread::sleep(Duration::from_secs(15));
+        assert!(
+            !f.cib_granted(s2),
+            "our site took the ticket within booth's lease"
+        );
+        f.assert_single_holder("the whole run");
+        format!(
+            "==== unit-mismatch: our holder steady for {polls} polls while booth's site started \
+             {booth_elections} elections; after booth's holder died our site still waited \
+             (lease read as 9999 s)\n"
+        )
+    });
+    println!("{report}");
+}
