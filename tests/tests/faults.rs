@@ -87,6 +87,46 @@ fn faults_on_real_processes() {
         .args(["netns", "exec", ns.name(), "sysctl", "-qw"])
         .arg("net.ipv6.conf.all.disable_ipv6=1")
         .status();
+    // tc netem where the kernel has it; the relay plays netem either way,
+    // so every host runs the same faults.
+    let netem = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns.name(),
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            "lo",
+            "root",
+        ])
+        .args(["netem", "delay", "1ms"])
+        .output();
+    let netem = match netem {
+        Ok(o) if o.status.success() => {
+            let _ = std::process::Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    ns.name(),
+                    "tc",
+                    "qdisc",
+                    "del",
+                    "dev",
+                    "lo",
+                    "root",
+                ])
+                .status();
+            "tc netem works on this kernel; the userspace relay is used anyway".to_owned()
+        }
+        Ok(o) => format!(
+            "tc netem is unavailable on this kernel ({}); the userspace relay plays it",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => format!("tc (iproute2) cannot run ({e}); the userspace relay plays netem"),
+    };
+    eprintln!("faults: {netem}");
     let live = all.iter().any(|s| s.live);
     let mut pm = live.then(|| start_pacemaker(&ns, &scratch.join("pacemaker")));
     if let Some(p) = &pm {
@@ -107,7 +147,7 @@ fn faults_on_real_processes() {
         .collect();
     let out = binary::workspace_root().join("target");
     let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(out.join("faults-table.md"), &table);
+    let _ = std::fs::write(out.join("faults-table.md"), format!("{netem}\n\n{table}"));
     let _ = std::fs::write(out.join("faults-runs.txt"), &lines);
     eprintln!(
         "\n{table}\n{} runs in {:.0} s",
