@@ -16,9 +16,11 @@
 //! needs `-D` to accept `-s`, so it logs at debug level; booth-rs runs
 //! without `-D`. Needs root for the packet capture.
 //!
-//! `cargo bench -p booth-tests --bench daemon` (`BENCH_RUNS=N`, default 7;
-//! `BENCH_ONLY=rs|1x`; `BENCH_CIB=file` for the real `crm_ticket` writing a
-//! file CIB per site instead of the stub; `BOOTHD=path` for another build).
+//! `cargo bench -p booth-tests --bench daemon`. Options in the environment:
+//! `BENCH_RUNS=N` (default 7), `BENCH_ONLY=rs|1x`,
+//! `BENCH_PART=grant|failover|steady`, `BENCH_CIB=file` (the real
+//! `crm_ticket` writing a file CIB per site instead of the stub),
+//! `BOOTHD=path` (another build of boothd).
 
 use std::net::{IpAddr, SocketAddr};
 use std::thread;
@@ -61,12 +63,26 @@ fn main() {
             Daemon::BoothRs => "booth-rs",
             Daemon::Booth1x => "booth 1.x",
         };
+        let part = std::env::var("BENCH_PART").unwrap_or_default();
+        let want = |p: &str| part.is_empty() || part == p;
         eprintln!("== {name}: grant to visible, {runs} runs");
-        let g = grant_latency(d, runs);
+        let g = if want("grant") {
+            grant_latency(d, runs)
+        } else {
+            Grant::default()
+        };
         eprintln!("== {name}: failover after SIGKILL, {runs} runs");
-        let fo = failover(d, runs);
+        let fo = if want("failover") {
+            failover(d, runs)
+        } else {
+            Failover::default()
+        };
         eprintln!("== {name}: steady state");
-        let st = steady(d);
+        let st = if want("steady") {
+            steady(d)
+        } else {
+            Steady::default()
+        };
         report.push_str(&format!(
             "\n### {name}\n\n| measurement | min | median | max | n |\n|---|---|---|---|---|\n"
         ));
@@ -78,7 +94,7 @@ fn main() {
         );
         row(
             &mut report,
-            "grant: both sites' crm_ticket called (ms)",
+            "grant: both sites' CIBs written (stub: called) (ms)",
             &g.cib,
         );
         row(
@@ -190,6 +206,7 @@ fn wait_nobody(f: &Formation) {
     });
 }
 
+#[derive(Default)]
 struct Grant {
     client: Vec<f64>,
     listed: Vec<f64>,
@@ -264,6 +281,7 @@ fn grant_latency(d: Daemon, runs: usize) -> Grant {
     g
 }
 
+#[derive(Default)]
 struct Failover {
     remaining: Vec<f64>,
     total: Vec<f64>,
@@ -360,6 +378,7 @@ fn failover(d: Daemon, runs: usize) -> Failover {
     r
 }
 
+#[derive(Default)]
 struct Steady {
     rss: Vec<(String, Vec<f64>)>,
     hwm: Vec<(String, Vec<f64>)>,
@@ -475,9 +494,10 @@ fn steady(d: Daemon) -> Steady {
     st
 }
 
-/// VmRSS and VmHWM summed over the processes of `pid`'s process group
-/// (the daemon and any helper it forked).
+/// VmRSS and VmHWM summed over the daemon `pid`, its process group and its
+/// children (helpers it forked, such as a lease guard).
 fn group_kb(pid: u32) -> (f64, f64) {
+    let children = booth_tests::formation::children_of(pid);
     let mut rss = 0;
     let mut hwm = 0;
     for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
@@ -492,7 +512,7 @@ fn group_kb(pid: u32) -> (f64, f64) {
             .next()
             .and_then(|r| r.split_whitespace().nth(2))
             .and_then(|s| s.parse().ok());
-        if p == pid || pgid == Some(pid) {
+        if p == pid || pgid == Some(pid) || children.contains(&p) {
             rss += proc_status_kb(p, "VmRSS").unwrap_or(0);
             hwm += proc_status_kb(p, "VmHWM").unwrap_or(0);
         }

@@ -19,22 +19,22 @@ printf '%s %s %s\n' "$(date +%s.%N)" "$rc" "$*" >> "$log"
 exit $rc
 "#;
 
-/// Logging wrapper around the real `crm_ticket`; the time is taken before
-/// the call, the exit code after it.
+/// Logging wrapper around the real `crm_ticket`; the time is taken when
+/// it returned, i.e. when the CIB holds what it wrote.
 pub const WRAPPER: &str = r#"#!/bin/sh
-# booth-rs test wrapper: runs the real crm_ticket, logs "<epoch> <exit code> <args>".
+# booth-rs test wrapper: runs the real crm_ticket, then logs "<epoch> <exit code> <args>".
 log="${CRM_STUB_LOG:?CRM_STUB_LOG is not set}"
-t=$(date +%s.%N)
 /usr/sbin/crm_ticket "$@"
 rc=$?
-printf '%s %s %s\n' "$t" "$rc" "$*" >> "$log"
+printf '%s %s %s\n' "$(date +%s.%N)" "$rc" "$*" >> "$log"
 exit $rc
 "#;
 
 /// One logged `crm_ticket` call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CibCall {
-    /// Wall-clock time the call started (epoch seconds).
+    /// Wall-clock time (epoch seconds) the stub was called, or the real
+    /// `crm_ticket` returned (its write is in the CIB).
     pub at: f64,
     pub rc: i32,
     pub args: Vec<String>,

@@ -241,6 +241,8 @@ pub struct Formation {
     /// daemon forks, which may outlive a SIGKILL of the daemon on purpose,
     /// are stopped with it at the end.
     groups: Vec<u32>,
+    /// Child processes of the daemons, seen when each answered first.
+    helpers: Vec<u32>,
 }
 
 /// What a client command did.
@@ -368,6 +370,7 @@ impl Formation {
             config_text: String::new(),
             autostart: b.start,
             groups: Vec::new(),
+            helpers: Vec::new(),
         };
         let mut f = f;
         if let Some(k) = &f.key {
@@ -620,6 +623,11 @@ impl Formation {
                 None => self.key.clone(),
             };
             if self.list_raw_with(i, key.as_deref()).is_ok() {
+                // Helpers the daemon forked (a lease guard may leave the
+                // daemon's process group and outlive it on purpose).
+                if let Some(pid) = self.pid(i) {
+                    self.helpers.extend(children_of(pid));
+                }
                 return;
             }
             if let Some(status) = self.members[i]
@@ -652,8 +660,9 @@ impl Formation {
         self.members[i].child.is_some()
     }
 
-    /// SIGKILL member `i`'s daemon process (only it, not helpers it forked)
-    /// and reap it. Returns the wall time of the kill.
+    /// SIGKILL member `i`'s daemon process (only it, not helpers it forked:
+    /// they are stopped when the formation is dropped) and reap it. Returns
+    /// the wall time of the kill.
     pub fn kill9(&mut self, i: usize) -> f64 {
         let mut c = self.members[i].child.take().expect("member is running");
         let at = epoch_now();
@@ -1030,6 +1039,13 @@ impl Drop for Formation {
                 let _ = c.wait();
             }
         }
+        for &h in &self.helpers {
+            // Only if it is still a boothd (the PID may have been reused).
+            let comm = fs::read_to_string(format!("/proc/{h}/cmdline")).unwrap_or_default();
+            if comm.contains("boothd") {
+                signal(h, libc::SIGKILL);
+            }
+        }
         for &g in &self.groups {
             // SAFETY: SIGKILL to a process group we created (its ID is the
             // PID of a daemon we started); a group that is gone is ignored.
@@ -1078,6 +1094,29 @@ pub fn signal(pid: u32, sig: i32) {
     unsafe {
         libc::kill(pid as libc::pid_t, sig);
     }
+}
+
+/// PIDs whose parent is `pid`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let child: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
+            // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+            let ppid: u32 = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            (ppid == pid).then_some(child)
+        })
+        .collect()
 }
 
 /// A `kB` field of /proc/PID/status.

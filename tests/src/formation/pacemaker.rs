@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::netns::Netns;
 use super::poll::{try_wait_for, POLL_INTERVAL};
-use super::{run_with_limit, signal, tail, Out, SYSTEM_PATH};
+use super::{children_of, run_with_limit, signal, tail, Out, SYSTEM_PATH};
 
 const CIB_DIR: &str = "/var/lib/pacemaker/cib";
 const PENGINE_DIR: &str = "/var/lib/pacemaker/pengine";
@@ -331,29 +331,6 @@ fn find_process(name: &str) -> Option<u32> {
         let comm = fs::read_to_string(e.path().join("comm")).ok()?;
         (comm.trim() == name && alive(pid)).then_some(pid)
     })
-}
-
-/// PIDs whose parent is `pid`.
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| {
-            let child: u32 = e.file_name().to_str()?.parse().ok()?;
-            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
-            // pid (comm) state ppid ...: comm may contain spaces, so split after ')'.
-            let ppid: u32 = stat
-                .rsplit(')')
-                .next()?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
-            (ppid == pid).then_some(child)
-        })
-        .collect()
 }
 
 /// Whether `pid` exists and is not a zombie.
