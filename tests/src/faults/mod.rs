@@ -648,6 +648,36 @@ fn sigkill_holder_quick_restart(run: &mut Run) -> Result<(), String> {
     Ok(())
 }
 
+fn guard_faults(run: &mut Run) -> Result<(), String> {
+    let guard_of = |run: &Run| last_guard_pid(&run.f.log(0));
+    let first = guard_of(run).ok_or("no lease guard in site 0's log")?;
+    formation::signal(first, libc::SIGKILL);
+    run.note(&format!("SIGKILL site 0's lease guard (pid {first})"));
+    let second = try_wait_for(Duration::from_secs(5), Duration::from_millis(20), || {
+        guard_of(run).filter(|g| *g != first)
+    })
+    .ok_or("the daemon did not replace its killed guard within 5 s")?;
+    run.note(&format!("new guard pid {second}"));
+    formation::signal(second, libc::SIGSTOP);
+    run.note(&format!("SIGSTOP site 0's lease guard (pid {second})"));
+    let third = try_wait_for(Duration::from_secs(10), Duration::from_millis(20), || {
+        guard_of(run).filter(|g| *g != second)
+    });
+    // The stopped guard was killed by the daemon; SIGCONT is harmless if not.
+    formation::signal(second, libc::SIGCONT);
+    let third = third.ok_or("the daemon did not replace its stopped guard within 10 s")?;
+    run.note(&format!("new guard pid {third}"));
+    run.hold(6.0); // a renewal through the third guard
+    if run.holders() != [0] {
+        return Err(format!(
+            "the ticket moved while site 0's guard was replaced: holders {:?}",
+            run.holders()
+        ));
+    }
+    run.heal_point();
+    Ok(())
+}
+
 fn sigkill_arbitrator_restart(run: &mut Run) -> Result<(), String> {
     run.phase();
     run.kill9(2);
@@ -829,6 +859,14 @@ pub fn scenarios() -> Vec<Scenario> {
              deadline can revoke a fresh grant); it re-acquires or follows, never two holders",
             1,
             sigkill_holder_quick_restart,
+        ),
+        s(
+            "guard",
+            "SIGKILL of the holder's lease guard; then SIGSTOP of its replacement",
+            "the daemon starts a new guard at once (socket EOF), kills and replaces a guard \
+             silent for 5 s, re-sends the grant; the ticket stays",
+            1,
+            guard_faults,
         ),
         s(
             "kill-arb",
