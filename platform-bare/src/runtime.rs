@@ -79,15 +79,11 @@ pub struct Stats {
 /// to the appliance:
 ///
 /// ```text
+/// static NODE: Node<8> = Node::unstarted();   // e.g. through cortex_m::singleton!
 /// let mut restored = Restored::open(provision, storage, now)?;
-/// let mut node = restored.node(now);          // built in this binding
-/// let node = node.as_mut().map_err(..)?;      // borrowed, never moved
+/// restored.start_node(node, now)?;            // started in place, never moved
 /// let mut app = restored.start(node);
 /// ```
-///
-/// (`Node::new` still builds the node in its own frame before returning it:
-/// a boot-time stack peak of about one node plus the constructor's
-/// temporaries, which only an in-place constructor in the core would remove.)
 #[derive(Debug)]
 pub struct Restored<S, const TICKETS: usize> {
     config: Config<TICKETS>,
@@ -135,17 +131,16 @@ impl<S: Storage, const TICKETS: usize> Restored<S, TICKETS> {
         })
     }
 
-    /// Step two: the engine, started from the restored state. Bind the
-    /// result directly (`let mut node = restored.node(now);`) and borrow the
-    /// node out of it; do not move it. Call once.
+    /// Step two: starts the engine in place (a `static` made with
+    /// [`Node::unstarted`]) from the restored state. Call once.
     #[inline(never)]
-    pub fn node(&mut self, mono: Instant) -> Result<Node<TICKETS>, NewError> {
+    pub fn start_node(&mut self, node: &mut Node<TICKETS>, mono: Instant) -> Result<(), NewError> {
         let now = Now {
             mono,
             wall: self.clock.at(mono),
         };
         let config = core::mem::take(&mut self.config);
-        Node::new(config, self.me, self.seed, now, &self.restores)
+        node.start(config, self.me, self.seed, now, &self.restores)
     }
 
     /// Step three: the appliance around `node`.

@@ -145,7 +145,8 @@ impl World {
         let now = Instant(self.t);
         let mut restored = Restored::open(self.prov.clone(), storage, now).unwrap();
         // Each start gets its own node (leaked: a test lives briefly).
-        let node = Box::leak(Box::new(restored.node(now).unwrap()));
+        let node = Box::leak(Box::new(Node::unstarted()));
+        restored.start_node(node, now).unwrap();
         let app = restored.start(node);
         self.app = Some(app);
     }

@@ -91,17 +91,17 @@ fn main() -> ! {
     };
     time::start(cp.SYST);
     let mut booted = boot();
-    // The node lives in this binding of `main` (which never returns) for
-    // good: bound from the call and borrowed, never moved (12.7 KiB). Only
-    // small things share this frame; the rest is in `boot` and `run`.
-    let mut node = booted.restored.node(time::now());
-    let node = match node.as_mut() {
-        Ok(n) => n,
-        Err(e) => {
-            error!("the engine refused the provisioned configuration: {:?}", e);
-            exit(false)
-        }
+    // The node lives in a static, started in place: no stack frame of its
+    // size at boot (12.7 KiB), and it never moves.
+    let Some(node) = cortex_m::singleton!(: booth_bare::booth_core::Node<TICKETS> =
+        booth_bare::booth_core::Node::unstarted())
+    else {
+        exit(false)
     };
+    if let Err(e) = booted.restored.start_node(node, time::now()) {
+        error!("the engine refused the provisioned configuration: {:?}", e);
+        exit(false)
+    }
     run(booted, node)
 }
 

@@ -161,10 +161,12 @@ fn main() -> ! {
     let Ok(mut restored) = Restored::open(prov, RamStorage::<512>::new(), Instant(0)) else {
         fail("restore")
     };
-    let mut node = restored.node(Instant(0));
-    let Ok(node) = node.as_mut() else {
+    let Some(node) = cortex_m::singleton!(: Node<8> = Node::unstarted()) else {
         fail("appliance node")
     };
+    if restored.start_node(node, Instant(0)).is_err() {
+        fail("appliance node")
+    }
     let mut app = restored.start(node);
     let mut wire = Wire {
         inbox: None,
