@@ -10,7 +10,15 @@ fn core_builds_for_cortex_m_without_alloc() {
     let target_dir = dir.join("../target/thumbv7em-check");
     let out = Command::new(cargo)
         .current_dir(dir)
-        .args(["build", "--quiet", "--release", "-p", "booth-core", "--target", "thumbv7em-none-eabihf"])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "booth-core",
+            "--target",
+            "thumbv7em-none-eabihf",
+        ])
         .env("CARGO_TARGET_DIR", &target_dir)
         .output()
         .expect("cargo runs");
@@ -32,7 +40,11 @@ fn core_builds_for_cortex_m_without_alloc() {
                 stack.push(p);
             } else if p.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&p).unwrap();
-                assert!(!text.contains("extern crate alloc"), "{} uses alloc", p.display());
+                assert!(
+                    !text.contains("extern crate alloc"),
+                    "{} uses alloc",
+                    p.display()
+                );
                 assert!(!text.contains("alloc::"), "{} uses alloc", p.display());
             }
         }
