@@ -428,6 +428,9 @@ fn run_inner(
         }
         run.wait_holder(0, Duration::from_secs(10))?;
         run.note("granted at site 0");
+        if sc.daemon == Daemon::BoothRs {
+            check_list_json(&run)?;
+        }
         (sc.body)(&mut run)?;
         if run.healed.is_none() {
             run.heal_point();
@@ -470,6 +473,30 @@ fn run_inner(
         remove_dummy(&ns, r);
     }
     body
+}
+
+/// `booth list --json` at the holder shows its deadline, the margin
+/// (2096 ms for acquire-after 2 s, 1000 ppm, 100 ms) and its lease guard.
+fn check_list_json(run: &Run) -> Result<(), String> {
+    let cfg = run.f.config_path().display().to_string();
+    let out = run
+        .f
+        .booth(&["list", "--json", "-s", &run.f.ip_str(0), "-c", &cfg]);
+    let ok = out.code == 0
+        && out
+            .stdout
+            .contains("\"lease\":{\"granted_here\":true,\"deadline_in_ms\":")
+        && out
+            .stdout
+            .contains("\"margin_ms\":2096,\"foreign_grant_in_ms\":")
+        && out.stdout.contains("\"guard\":\"pid:");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "booth list --json at the holder lacks its lease details: {out}"
+        ))
+    }
 }
 
 /// After the last heal: one site holds the ticket in its CIB and every
