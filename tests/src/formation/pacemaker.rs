@@ -9,7 +9,9 @@
 //!
 //! Pacemaker keeps its CIB in `/var/lib/pacemaker/cib`, shared by the whole
 //! host, so only one such cluster may run at a time: [`Pacemaker::start`]
-//! refuses when a `pacemakerd` or `corosync` is already running, and cleans
+//! first takes an exclusive lock ([`LOCK_FILE`], waiting up to five minutes
+//! for another test's cluster), then refuses when a `pacemakerd` or
+//! `corosync` it does not own is running, and cleans
 //! the CIB and scheduler files before starting and after stopping, so every
 //! run starts from the seeded CIB. Stopping is by PID: SIGTERM pacemakerd
 //! (it stops the resources and its children), then corosync.
@@ -26,6 +28,10 @@ use super::poll::{try_wait_for, POLL_INTERVAL};
 use super::{children_of, run_with_limit, signal, tail, Out, SYSTEM_PATH};
 
 const CIB_DIR: &str = "/var/lib/pacemaker/cib";
+/// Held while a test cluster runs, so test processes take turns.
+pub const LOCK_FILE: &str = "/run/booth-rs-pacemaker.lock";
+/// The longest wait for another test's cluster to finish.
+const LOCK_WAIT: Duration = Duration::from_secs(300);
 const PENGINE_DIR: &str = "/var/lib/pacemaker/pengine";
 /// The node name corosync gives the lone node.
 pub const NODE: &str = "node1";
@@ -53,6 +59,8 @@ pub struct Pacemaker {
     dir: PathBuf,
     corosync: Option<Child>,
     pacemakerd: Option<Child>,
+    /// The flock on [`LOCK_FILE`]; released (closed) after [`Pacemaker::stop`].
+    lock: Option<fs::File>,
     /// How long corosync took to be quorate, and pacemakerd to elect the DC.
     pub quorate_after: Duration,
     pub dc_after: Duration,
@@ -62,6 +70,7 @@ impl Pacemaker {
     /// Starts corosync and pacemakerd in `ns`, files in `dir`; returns once
     /// `crm_mon -1` shows the DC and `stonith-enabled` is false.
     pub fn start(ns: Arc<Netns>, dir: &Path) -> Result<Pacemaker, String> {
+        let lock = take_lock()?;
         for name in ["pacemakerd", "corosync"] {
             if let Some(pid) = find_process(name) {
                 return Err(format!(
@@ -81,6 +90,7 @@ impl Pacemaker {
             dir: dir.to_path_buf(),
             corosync: None,
             pacemakerd: None,
+            lock: Some(lock),
             quorate_after: Duration::ZERO,
             dc_after: Duration::ZERO,
         };
@@ -252,7 +262,32 @@ impl Pacemaker {
             }
         }
         clean_state();
+        self.lock = None;
     }
+}
+
+/// An exclusive flock on [`LOCK_FILE`], waiting up to [`LOCK_WAIT`].
+fn take_lock() -> Result<fs::File, String> {
+    use std::os::fd::AsRawFd;
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(LOCK_FILE)
+        .map_err(|e| format!("{LOCK_FILE}: {e}"))?;
+    let try_lock = || {
+        // SAFETY: flock on a descriptor we own.
+        (unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0).then_some(())
+    };
+    if try_lock().is_none() {
+        eprintln!(
+            "pacemaker: another test's cluster holds {LOCK_FILE}; waiting up to {LOCK_WAIT:?}"
+        );
+        try_wait_for(LOCK_WAIT, Duration::from_millis(200), try_lock).ok_or_else(|| {
+            format!("another test's Pacemaker held {LOCK_FILE} for {LOCK_WAIT:?}")
+        })?;
+    }
+    Ok(f)
 }
 
 impl Drop for Pacemaker {
