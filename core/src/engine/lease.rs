@@ -12,6 +12,7 @@ use super::ticket::{Ctx, Exchange, Leader, State, Ticket};
 use super::timer::Timer;
 use super::Incoming;
 use crate::config::Mode;
+use crate::site_id::NO_ONE;
 use crate::time::Instant;
 use crate::wire::{Command, Reason, ResultCode};
 
@@ -171,6 +172,12 @@ impl Ticket {
         // booth rebuilds re-sends with reason and request 0.
         let mut msg = self.message(cx, ex.cmd, to);
         msg.resend = true;
+        if matches!(ex.cmd, Command::Revoked | Command::VoteFor) {
+            // A revoke or step-down names nobody, whatever we learnt since
+            // (we may follow a new leader by now: a step-down re-send naming
+            // it is no step-down, found by the booth 1.x interop test).
+            msg.leader = NO_ONE;
+        }
         cx.out.push(msg);
         self.timers.set(Timer::Resend, cx.now + cx.tc.timeout);
     }
@@ -271,6 +278,13 @@ impl Ticket {
         let same_lease = from_leader && self.leader_term == m.term;
         if !from_leader {
             self.out_persist = true;
+        }
+        if !from_leader
+            && matches!(self.exchange, Some(ex) if matches!(ex.cmd, Command::Revoked | Command::VoteFor))
+        {
+            // Our revoke or step-down is history: somebody leads again.
+            self.exchange = None;
+            self.timers.stop(Timer::Resend);
         }
         self.leader = Leader::Member(m.from as u8);
         self.leader_term = m.term;
