@@ -520,20 +520,22 @@ fn key_disagreement_is_reported_and_does_not_flap() {
             "our holder's renewals changed term (or stopped): {terms:?}"
         );
         // Observable on both sides.
+        // (Our arbitrator only answers, and it cannot verify booth's site,
+        // so booth's site may never hear from it.)
         let booth_peers = parse_peers(&f.peers(s1, B).stdout);
         let ours_peers = parse_peers(&f.peers(s2, O).stdout);
+        let arb_peers = parse_peers(&f.peers(a, O).stdout);
         let fails = |p: &[booth_tests::interop::formation::PeerCounts], ip: &str| {
             p.iter().find(|c| c.ip == ip).map_or(0, |c| c.authfail)
         };
         let ip1 = f.members[s1].ip.clone();
-        let ipa = f.members[a].ip.clone();
         assert!(
-            fails(&booth_peers, &ip2) > 0 && fails(&booth_peers, &ipa) > 0,
+            fails(&booth_peers, &ip2) > 0,
             "booth's peers show no authentication failures: {booth_peers:?}"
         );
         assert!(
-            fails(&ours_peers, &ip1) > 0,
-            "our peers show no authentication failures: {ours_peers:?}"
+            fails(&ours_peers, &ip1) > 0 && fails(&arb_peers, &ip1) > 0,
+            "our peers show no authentication failures: {ours_peers:?} {arb_peers:?}"
         );
         let our_log = f.member_log(s2);
         let booth_log = f.member_log(s1);
