@@ -283,6 +283,9 @@ pub struct Formation {
     /// (wall time, what happened), for the failure report.
     pub timeline: Vec<(f64, String)>,
     t0: f64,
+    /// Processes our daemons forked that may outlive them on purpose (the
+    /// lease guard): killed when the formation drops.
+    helpers: Vec<u32>,
 }
 
 impl Formation {
@@ -367,6 +370,7 @@ impl Formation {
             boothd: our_boothd(),
             timeline: Vec::new(),
             t0: wall_now(),
+            helpers: Vec::new(),
         }
     }
 
@@ -463,6 +467,13 @@ impl Formation {
                     .map(|_| ())
             });
             assert!(up.is_some(), "{} never listened", self.members[i].label());
+            if let Some(pid) = self.members[i].guard.as_ref().and_then(Guard::pid) {
+                for c in children_of(pid) {
+                    if !self.helpers.contains(&c) {
+                        self.helpers.push(c);
+                    }
+                }
+            }
         }
         if !traffic {
             return;
@@ -767,6 +778,16 @@ impl Drop for Formation {
                 g.kill();
             }
         }
+        for &h in &self.helpers {
+            // Only while it still is one of ours (PIDs are reused).
+            let cmd = fs::read(format!("/proc/{h}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmd).contains("boothd") {
+                // SAFETY: kill(2) on a PID we saw as our daemon's child.
+                unsafe {
+                    libc::kill(h as libc::pid_t, libc::SIGKILL);
+                }
+            }
+        }
         if std::thread::panicking() {
             eprintln!(
                 "==== {}: {} — kept {}\n---- timeline:\n{}",
@@ -790,6 +811,29 @@ impl Drop for Formation {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// PIDs whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let child: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
+            // "pid (comm) state ppid …": comm may hold blanks, so read after ')'.
+            let ppid: u32 = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            (ppid == pid).then_some(child)
+        })
+        .collect()
 }
 
 /// Writes config file number `n`; returns its path and the key booth derives.
