@@ -50,10 +50,30 @@ fn cstring(name: &str) -> Result<CString, PrivError> {
     CString::new(name).map_err(|_| PrivError::NoSuchUser(name.to_owned()))
 }
 
-fn lookup_user(name: &str) -> Result<libc::uid_t, PrivError> {
-    let c = cstring(name)?;
+/// Runs a reentrant `get*nam_r` call with a buffer that grows on `ERANGE`:
+/// `call(buf)` returns the syscall's code and the id if an entry was found.
+fn lookup_id<T>(
+    name: &str,
+    mut call: impl FnMut(&mut [u8]) -> (libc::c_int, Option<T>),
+) -> Result<Option<T>, PrivError> {
     let mut buf = vec![0u8; 4096];
     loop {
+        match call(&mut buf) {
+            (0, found) => return Ok(found),
+            (libc::ERANGE, _) if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
+            (e, _) => {
+                return Err(PrivError::Lookup(
+                    name.to_owned(),
+                    io::Error::from_raw_os_error(e),
+                ))
+            }
+        }
+    }
+}
+
+fn lookup_user(name: &str) -> Result<libc::uid_t, PrivError> {
+    let c = cstring(name)?;
+    let found = lookup_id(name, |buf| {
         // SAFETY: an all-zero passwd is valid plain data.
         let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
@@ -68,26 +88,21 @@ fn lookup_user(name: &str) -> Result<libc::uid_t, PrivError> {
                 &mut result,
             )
         };
-        match rc {
-            0 if !result.is_null() => return Ok(pw.pw_uid),
-            0 => break,
-            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
-            e => {
-                return Err(PrivError::Lookup(
-                    name.to_owned(),
-                    io::Error::from_raw_os_error(e),
-                ))
-            }
-        }
-    }
-    name.parse()
-        .map_err(|_| PrivError::NoSuchUser(name.to_owned()))
+        (rc, (!result.is_null()).then_some(pw.pw_uid))
+    })?;
+    // A numeric uid needs no entry.
+    found.map_or_else(
+        || {
+            name.parse()
+                .map_err(|_| PrivError::NoSuchUser(name.to_owned()))
+        },
+        Ok,
+    )
 }
 
 fn lookup_group(name: &str) -> Result<libc::gid_t, PrivError> {
     let c = CString::new(name).map_err(|_| PrivError::NoSuchGroup(name.to_owned()))?;
-    let mut buf = vec![0u8; 4096];
-    loop {
+    let found = lookup_id(name, |buf| {
         // SAFETY: an all-zero group is valid plain data.
         let mut gr: libc::group = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::group = std::ptr::null_mut();
@@ -101,20 +116,15 @@ fn lookup_group(name: &str) -> Result<libc::gid_t, PrivError> {
                 &mut result,
             )
         };
-        match rc {
-            0 if !result.is_null() => return Ok(gr.gr_gid),
-            0 => break,
-            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
-            e => {
-                return Err(PrivError::Lookup(
-                    name.to_owned(),
-                    io::Error::from_raw_os_error(e),
-                ))
-            }
-        }
-    }
-    name.parse()
-        .map_err(|_| PrivError::NoSuchGroup(name.to_owned()))
+        (rc, (!result.is_null()).then_some(gr.gr_gid))
+    })?;
+    found.map_or_else(
+        || {
+            name.parse()
+                .map_err(|_| PrivError::NoSuchGroup(name.to_owned()))
+        },
+        Ok,
+    )
 }
 
 /// The name of a uid, for logs.
