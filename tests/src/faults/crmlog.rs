@@ -18,6 +18,8 @@
 
 use std::collections::HashMap;
 
+use crate::formation::cib;
+
 /// The wrapper. `__REAL__` is replaced by the real program.
 pub const WRAPPER: &str = r#"#!/bin/sh
 # booth-rs fault tests: crm_ticket wrapper logging start and end of each call.
@@ -49,40 +51,18 @@ pub struct Call {
 }
 
 impl Call {
-    /// `Some(true)` for `-g --force`, `Some(false)` for `-r --force`.
+    /// See [`cib::granted`].
     pub fn granted(&self) -> Option<bool> {
-        if !self.args.iter().any(|a| a == "--force") {
-            return None;
-        }
-        if self.args.iter().any(|a| a == "-g") {
-            Some(true)
-        } else if self.args.iter().any(|a| a == "-r") {
-            Some(false)
-        } else {
-            None
-        }
+        cib::granted(&self.args)
     }
 
     pub fn ticket(&self) -> Option<&str> {
-        let i = self.args.iter().position(|a| a == "-t")?;
-        self.args.get(i + 1).map(String::as_str)
+        cib::ticket(&self.args)
     }
 
-    /// `-S attr --attr-value=V`, `-S attr -vV` or `-S attr -v V`.
+    /// See [`cib::attr`].
     pub fn attr(&self, attr: &str) -> Option<&str> {
-        let i = self
-            .args
-            .windows(2)
-            .position(|w| w[0] == "-S" && w[1] == attr)?;
-        let next = self.args.get(i + 2)?;
-        if let Some(v) = next.strip_prefix("--attr-value=") {
-            return Some(v);
-        }
-        match next.strip_prefix("-v") {
-            Some("") => self.args.get(i + 3).map(String::as_str),
-            Some(v) => Some(v),
-            None => None,
-        }
+        cib::attr(&self.args, attr)
     }
 
     pub fn ok(&self) -> bool {

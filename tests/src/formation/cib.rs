@@ -41,43 +41,19 @@ pub struct CibCall {
 }
 
 impl CibCall {
-    /// `Some(true)` for a ticket commit that grants (`-g --force`),
-    /// `Some(false)` for one that records "not granted here" (`-r --force`).
+    /// See [`granted`].
     pub fn granted(&self) -> Option<bool> {
-        if !self.args.iter().any(|a| a == "--force") {
-            return None;
-        }
-        if self.args.iter().any(|a| a == "-g") {
-            Some(true)
-        } else if self.args.iter().any(|a| a == "-r") {
-            Some(false)
-        } else {
-            None
-        }
+        granted(&self.args)
     }
 
-    /// The ticket (`-t T`, booth 1.0 quotes it in the shell, not in argv).
+    /// See [`ticket`].
     pub fn ticket(&self) -> Option<&str> {
-        let i = self.args.iter().position(|a| a == "-t")?;
-        self.args.get(i + 1).map(String::as_str)
+        ticket(&self.args)
     }
 
-    /// The value set for `attr`: `-S attr --attr-value=V` (booth-rs, booth
-    /// ≥ 1.1), `-S attr -vV` or `-S attr -v V` (booth 1.0).
-    pub fn attr(&self, attr: &str) -> Option<&str> {
-        let i = self
-            .args
-            .windows(2)
-            .position(|w| w[0] == "-S" && w[1] == attr)?;
-        let next = self.args.get(i + 2)?;
-        if let Some(v) = next.strip_prefix("--attr-value=") {
-            return Some(v);
-        }
-        match next.strip_prefix("-v") {
-            Some("") => self.args.get(i + 3).map(String::as_str),
-            Some(v) => Some(v),
-            None => None,
-        }
+    /// See [`attr`].
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        attr(&self.args, name)
     }
 
     pub fn owner(&self) -> Option<i64> {
@@ -171,6 +147,42 @@ pub fn parse_ticket_state(text: &str) -> Option<Vec<(String, String)>> {
         s = &body[close + 1..];
     }
     Some(attrs)
+}
+
+/// What a `crm_ticket` argv commits: `Some(true)` for a grant
+/// (`-g --force`), `Some(false)` for "not granted here" (`-r --force`).
+pub fn granted(args: &[String]) -> Option<bool> {
+    if !args.iter().any(|a| a == "--force") {
+        return None;
+    }
+    if args.iter().any(|a| a == "-g") {
+        Some(true)
+    } else if args.iter().any(|a| a == "-r") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The ticket (`-t T`; booth 1.0 quotes it in the shell, not in argv).
+pub fn ticket(args: &[String]) -> Option<&str> {
+    let i = args.iter().position(|a| a == "-t")?;
+    args.get(i + 1).map(String::as_str)
+}
+
+/// The value set for `name`: `-S name --attr-value=V` (booth-rs, booth
+/// ≥ 1.1), `-S name -vV` or `-S name -v V` (booth 1.0).
+pub fn attr<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    let i = args.windows(2).position(|w| w[0] == "-S" && w[1] == name)?;
+    let next = args.get(i + 2)?;
+    if let Some(v) = next.strip_prefix("--attr-value=") {
+        return Some(v);
+    }
+    match next.strip_prefix("-v") {
+        Some("") => args.get(i + 3).map(String::as_str),
+        Some(v) => Some(v),
+        None => None,
+    }
 }
 
 #[cfg(test)]
