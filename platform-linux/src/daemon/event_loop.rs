@@ -721,6 +721,7 @@ impl Daemon {
             RecvError::UnknownTicket => "unknown_ticket",
             RecvError::InvalidLeader => "invalid_leader",
             RecvError::NotAPeerCommand => "not_a_peer_command",
+            RecvError::ImplausibleTerm => "implausible_term",
         };
         let key = (kind, Some(from.ip()));
         if let Some(n) = self.limiter.check(&key, now.mono.as_millis()) {
@@ -733,6 +734,10 @@ impl Daemon {
                 RecvError::UnknownTicket => "for a ticket not configured here".to_owned(),
                 RecvError::InvalidLeader => "names an unknown leader".to_owned(),
                 RecvError::NotAPeerCommand => "is a client command, not a peer message".to_owned(),
+                RecvError::ImplausibleTerm => format!(
+                    "carries a term above {} (a forgery or a corrupt member)",
+                    booth_core::engine::TERM_CEILING
+                ),
             };
             log::warn!(
                 "dropped a datagram from {}: {what}{}",
@@ -972,7 +977,7 @@ impl Daemon {
         log::info!(
             "state dump: {} ticket(s); decode errors {}, auth failures {}, unknown senders {}, \
              unknown tickets {}, invalid {}, outbox overflow {}, oversized {}, elections {}/{} won, \
-             tickets lost {}, state writes {}, CIB write failures {}, client \
+             tickets lost {}, elections refused at the term ceiling {}, state writes {}, CIB write failures {}, client \
              connections {} (refused {}, timed out {}), lease guard {} (fired {}, replaced {})",
             self.cfg.tickets.len(),
             c.decode_errors,
@@ -985,6 +990,7 @@ impl Daemon {
             c.elections_started,
             c.elections_won,
             c.tickets_lost,
+            c.term_ceiling_hits,
             self.store.writes,
             self.guard.as_ref().map_or(0, |g| g.write_failures),
             self.control.connections(),
