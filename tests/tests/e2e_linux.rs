@@ -564,3 +564,53 @@ fn malformed_configurations_are_clear_errors() {
     assert!(out.stderr.contains("mode 0644"), "{out}");
     assert!(out.stderr.contains("chmod 600"), "{out}");
 }
+
+/// No key is needed to open a connection: 100 idle and 100 dribbling
+/// connections to a site must not keep an admin from granting, listing and
+/// revoking there (issue 11: 16 idle connections locked every admin out).
+#[test]
+fn an_unauthenticated_connection_flood_does_not_lock_admins_out() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let f = formation("e2e-flood");
+    let mut flood = Vec::new();
+    for i in 0..200 {
+        let mut c = f.connect(0).expect("connect to site 0");
+        if i % 2 == 1 {
+            let _ = c.write_all(&[0x00]);
+        }
+        flood.push(c);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let dribbler = {
+        let stop = stop.clone();
+        let mut slow: Vec<_> = flood
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .map(|c| c.try_clone().unwrap())
+            .collect();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                slow.retain_mut(|c| c.write_all(&[0x00]).is_ok());
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    for round in 0..3 {
+        f.grant(0, T).assert_ok().assert_err("grant succeeded!");
+        f.wait_leader(T, Some(0), Duration::from_secs(5));
+        let out = f.list(0);
+        out.assert_ok();
+        assert!(out.stdout.contains(&f.ip_str(0)), "round {round}: {out}");
+        f.revoke(0, T).assert_ok().assert_err("revoke succeeded!");
+        f.wait_leader(T, None, Duration::from_secs(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    dribbler.join().unwrap();
+    let dump = f.dump_state(0);
+    let refused = Formation::dump_counter(&dump, "refused").unwrap_or(0);
+    assert!(refused > 0, "the flood was never pushed out:\n{dump}");
+    drop(flood);
+}

@@ -504,7 +504,11 @@ impl Daemon {
                     Slot::Signals => self.on_signals(now)?,
                     Slot::Udp => self.on_udp()?,
                     Slot::Guard => self.on_guard(now),
-                    Slot::Control(control::Fd::Listener) => self.control.accept(now.mono),
+                    Slot::Control(control::Fd::Listener) => {
+                        for inc in self.control.accept(now.mono) {
+                            self.on_incoming(inc, now)?;
+                        }
+                    }
                     Slot::Control(control::Fd::Conn(id)) => {
                         if let Some(inc) = self.control.service(*id, pfd.revents, now.mono) {
                             self.on_incoming(inc, now)?;
@@ -546,11 +550,14 @@ impl Daemon {
         {
             let (refused, timed_out) = self.client_drops_logged;
             log::warn!(
-                "clients: {} connection(s) refused (limit {}), {} dropped after a timeout \
-                 (read {} ms, write {} ms) since the last report",
+                "clients: {} connection(s) refused or dropped for room (limit {}, {} reading \
+                 per source), {} dropped after a timeout (header {} ms, request {} ms, write {} \
+                 ms) since the last report",
                 counts.0 - refused,
                 control::MAX_CONNS,
+                control::MAX_READING_PER_SOURCE,
                 counts.1 - timed_out,
+                control::FIRST_BYTES_MS,
                 control::READ_TIMEOUT_MS,
                 control::WRITE_TIMEOUT_MS
             );
@@ -977,7 +984,7 @@ impl Daemon {
         log::info!(
             "state dump: {} ticket(s); decode errors {}, auth failures {}, unknown senders {}, \
              unknown tickets {}, invalid {}, outbox overflow {}, oversized {}, elections {}/{} won, \
-             tickets lost {}, elections refused at the term ceiling {}, state writes {}, CIB write failures {}, client \
+             tickets lost {}, elections blocked at the term ceiling {}, state writes {}, CIB write failures {}, client \
              connections {} (refused {}, timed out {}), lease guard {} (fired {}, replaced {})",
             self.cfg.tickets.len(),
             c.decode_errors,
