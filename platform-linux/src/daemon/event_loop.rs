@@ -210,8 +210,9 @@ fn start(
 
     let state_path = persist::default_path(&cfg.name);
     drop_privileges(&cfg, role, &state_path)?;
-    let found = persist::read(&state_path);
-    let store = StateStore::new(state_path.clone(), &found);
+    let fingerprint = cfg.core.formation_fingerprint(me);
+    let found = persist::read(&state_path, fingerprint);
+    let store = StateStore::new(state_path.clone(), fingerprint, &found);
     store.check_writable().map_err(|e| {
         DaemonError::State(format!(
             "cannot write in the directory of {} as {}: {e}",
@@ -256,6 +257,13 @@ fn start(
         Found::Damaged(why) => log::error!(
             "STATE FILE {} IS DAMAGED ({why}): starting with amnesia, refusing votes for a \
              whole lease so no earlier promise can be broken",
+            state_path.display()
+        ),
+        Found::Foreign { written, ours } => log::warn!(
+            "state file {} was written under another member list or by another member \
+             (fingerprint {written:08x}, ours {ours:08x}: members reordered, inserted or \
+             replaced, or another member's file): its votes and leaders would name the wrong \
+             members, so starting with amnesia, refusing votes for a whole lease",
             state_path.display()
         ),
     }
