@@ -8,6 +8,8 @@
 //! socket or a random source, so the same inputs give the same outputs.
 
 pub mod admin;
+#[cfg(feature = "check")]
+mod check;
 mod election;
 pub mod event;
 mod lease;
@@ -431,8 +433,17 @@ impl<const TICKETS: usize> Node<TICKETS> {
             replies: &mut self.replies,
             counters: &mut self.counters,
         };
+        #[cfg(feature = "check")]
+        let term_before = self.tickets[i].term;
         let r = f(&mut self.tickets[i], &mut cx);
         self.counters.outbox_overflow = self.out.overflow;
+        #[cfg(feature = "check")]
+        self.tickets[i].check(
+            self.me,
+            self.config.members.len(),
+            self.config.tickets[i].mode,
+            term_before,
+        );
         r
     }
 
