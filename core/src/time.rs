@@ -35,6 +35,8 @@ pub struct Now {
 
 impl Instant {
     pub const ZERO: Instant = Instant(0);
+    /// The end of something that never ends: a manual ticket's grant.
+    pub const NEVER: Instant = Instant(u64::MAX);
     pub const fn from_millis(ms: u64) -> Self {
         Instant(ms)
     }

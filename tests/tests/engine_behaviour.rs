@@ -111,6 +111,8 @@ fn manual_tickets_follow_the_admin_only() {
     sim.run_until(SECOND);
     sim.grant(0, 0, false);
     run_until_holder(&mut sim, 0, SECOND);
+    // Committed at once; the others hear of it from the heartbeat.
+    sim.run_until(2 * SECOND);
     assert_eq!(
         sim.view(1, 0).unwrap().owner,
         Owner::Site(SiteId::from_ipv4([127, 0, 0, 2]))
@@ -127,6 +129,44 @@ fn manual_tickets_follow_the_admin_only() {
     assert_eq!(sim.revoke(0, 0).unwrap().result, ResultCode::Success);
     sim.run_until(62 * SECOND);
     assert_eq!(sim.holder(0), None);
+}
+
+// booth's manual_selection: a manual grant is the admin's word. It is
+// committed at once, without anyone's acknowledgement (a two-site formation
+// whose other site is down could never grant otherwise), and `-F` while the
+// other site holds it grants here too: booth's multi-grant, which the admin
+// must resolve (issue 11: the forced site listed itself leader but never
+// wrote the grant, and the client hung).
+#[test]
+fn manual_grants_commit_at_once_and_force_is_a_multi_grant() {
+    let mut spec = Spec::basic();
+    spec.manual = true;
+    let mut sim = Sim::new(spec, 9);
+    sim.run_until(SECOND);
+    sim.grant(0, 0, false);
+    sim.run_until(SECOND + 1);
+    assert!(sim.view(0, 0).unwrap().granted, "not committed at once");
+    sim.run_until(2 * SECOND);
+    let site0 = Owner::Site(SiteId::from_ipv4([127, 0, 0, 2]));
+    assert_eq!(sim.view(1, 0).unwrap().owner, site0);
+
+    // Site 1 alone, cut off from everybody, forces the grant.
+    sim.net.isolate(&[1]);
+    assert_eq!(
+        sim.grant(1, 0, false).unwrap().result,
+        ResultCode::Overgrant
+    );
+    let r = sim.grant(1, 0, true).unwrap();
+    assert_eq!(r.result, ResultCode::More);
+    sim.run_until(2 * SECOND + 1);
+    let v1 = sim.view(1, 0).unwrap();
+    assert!(v1.granted, "the forced grant was not committed: {v1:?}");
+    assert_eq!(v1.owner, Owner::Site(SiteId::from_ipv4([127, 0, 0, 3])));
+    assert_eq!(v1.expires, None, "a manual grant has no end");
+    assert!(sim.view(0, 0).unwrap().granted, "booth keeps both granted");
+    // A second -F at the holder is an over-grant, not "granting a granted
+    // ticket" at a site that never held it.
+    assert_eq!(sim.grant(1, 0, true).unwrap().result, ResultCode::Overgrant);
 }
 
 // booth §3.6: `attr-prereq auto` gates failover elections at a site.

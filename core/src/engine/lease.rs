@@ -16,9 +16,6 @@ use crate::site_id::NO_ONE;
 use crate::time::Instant;
 use crate::wire::{Command, Reason, ResultCode};
 
-/// A manual ticket's grant has no end.
-const FOREVER: Instant = Instant(u64::MAX);
-
 impl Ticket {
     /// Broadcasts a heartbeat carrying the lease we advertise.
     pub fn send_heartbeat(&mut self, cx: &mut Ctx) {
@@ -126,7 +123,7 @@ impl Ticket {
             return;
         }
         let deadline = match cx.tc.mode {
-            Mode::Manual => FOREVER,
+            Mode::Manual => Instant::NEVER,
             Mode::Automatic => {
                 ex.sent_at + cx.tc.holder_lease(cx.wire_duration(ex.valid_for), cx.unit)
             }

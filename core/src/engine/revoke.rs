@@ -8,6 +8,7 @@ use super::timer::Timer;
 use super::Incoming;
 use crate::config::Mode;
 use crate::site_id::NO_ONE;
+use crate::time::Instant;
 use crate::wire::{Command, Reason, ResultCode};
 
 fn answer(result: ResultCode, leader: u32, pending: bool) -> AdminResponse {
@@ -74,21 +75,29 @@ impl Ticket {
             Mode::Manual if self.term >= TERM_CEILING => {
                 cx.counters.term_ceiling_hits = cx.counters.term_ceiling_hits.saturating_add(1);
             }
-            Mode::Manual => {
-                // No election: lead at once, in a new term so the token orders grants.
-                self.raise_term(self.term.saturating_add(1));
-                self.record_vote(cx.me as u8);
-                self.state = State::Leader;
-                self.leader = Leader::Member(cx.me as u8);
-                self.leader_term = self.term;
-                self.acquire_ok = true;
-                self.grant_delay = None;
-                self.lease_end = None;
-                self.deadline = None;
-                self.out_persist = true;
-                self.send_heartbeat(cx);
-            }
+            Mode::Manual => self.take_manually(cx),
         }
+    }
+
+    /// A manual ticket is the admin's word, as in booth: no election and no
+    /// waiting for anyone's acknowledgement. Lead at once, in a new term so
+    /// the token still orders grants, commit the grant to the CIB now (it
+    /// never expires), then tell the others. With `-F` while another site
+    /// holds it, booth grants here too (the platform warns of two holders).
+    fn take_manually(&mut self, cx: &mut Ctx) {
+        self.raise_term(self.term.saturating_add(1));
+        self.record_vote(cx.me as u8);
+        self.state = State::Leader;
+        self.leader = Leader::Member(cx.me as u8);
+        self.leader_term = self.term;
+        self.acquire_ok = true;
+        self.grant_delay = None;
+        self.commit_delay = None;
+        self.lease_end = None;
+        self.deadline = Some(Instant::NEVER);
+        self.out_persist = true;
+        self.commit_if_ready(cx);
+        self.send_heartbeat(cx);
     }
 
     /// `booth revoke`: only the holder revokes; others redirect to it.

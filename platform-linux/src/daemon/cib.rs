@@ -66,11 +66,18 @@ pub fn commit_args(
 
 /// The arguments for an engine commit, `now` converting its deadline to epoch seconds.
 pub fn commit_event_args(c: &Commit, ticket: &str, cfg_name: &str, now: &Now) -> Vec<String> {
+    // A manual grant never ends: 0 rather than a time 584 million years on
+    // (booth writes whatever its unset expiry converts to).
+    let expires = if c.expires == booth_core::Instant::NEVER {
+        0
+    } else {
+        now.wall_at(c.expires).secs()
+    };
     commit_args(
         ticket,
         c.granted,
         c.owner.cib_value(),
-        now.wall_at(c.expires).secs(),
+        expires,
         c.term,
         cfg_name,
     )
@@ -313,6 +320,13 @@ mod tests {
         };
         let a = commit_event_args(&lost, "tA", "cfg", &now);
         assert_eq!((a[2].as_str(), a[6].as_str()), ("-r", "--attr-value=0"));
+        // A manual grant never ends: 0, not 18446744073709.
+        let manual = Commit {
+            expires: Instant::NEVER,
+            ..c
+        };
+        let a = commit_event_args(&manual, "tA", "cfg", &now);
+        assert_eq!(a[9], "--attr-value=0");
     }
 
     #[test]

@@ -218,6 +218,18 @@ impl Daemon {
                  make sure they do not hold the ticket"
             );
         }
+        let manual = self.node.config().tickets[t].mode == booth_core::config::Mode::Manual;
+        let held_elsewhere = self.node.ticket_view(t).is_some_and(|v| {
+            matches!(v.owner, booth_core::engine::Owner::Site(id) if id != self.node.config().members[self.me].id)
+        });
+        if force && manual && held_elsewhere {
+            // booth's words: a forced manual grant is a multi-grant.
+            log::warn!(
+                "ticket {name}: manual ticket forced to be granted! be aware that you may end \
+                 up having two sites holding the same manual ticket! revoke the ticket from \
+                 the unnecessary site!"
+            );
+        }
         log::info!("ticket {name}: grant requested by a client");
         let resp = self.node.handle_admin(
             now,

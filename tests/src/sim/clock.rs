@@ -14,7 +14,7 @@ impl Clock {
     /// The local reading at true time `t`.
     pub fn local(&self, t: u64) -> u64 {
         let scaled = t as i128 * (1_000_000 + self.ppm as i128) / 1_000_000;
-        self.offset_ms + scaled as u64
+        (self.offset_ms as i128 + scaled).min(u64::MAX as i128) as u64
     }
 
     /// The first true time at which the local clock reads at least `local`.
@@ -22,14 +22,18 @@ impl Clock {
         if local <= self.offset_ms {
             return 0;
         }
+        if local == u64::MAX {
+            // `Instant::NEVER` (a manual grant): never, on every clock.
+            return u64::MAX;
+        }
         let l = (local - self.offset_ms) as i128;
         let denom = 1_000_000 + self.ppm as i128;
         let mut t = (l * 1_000_000 + denom - 1) / denom;
         // Integer rounding: step until the reading is reached.
-        while self.local(t as u64) < local {
+        while t < u64::MAX as i128 && self.local(t as u64) < local {
             t += 1;
         }
-        t as u64
+        t.min(u64::MAX as i128) as u64
     }
 
     /// The true time at which the local clock read `local` (for auditing deadlines).
