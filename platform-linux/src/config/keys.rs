@@ -950,14 +950,14 @@ impl<'a> Builder<'a> {
                     ),
                 );
             }
-            if t.handler.is_none() && matches!(t.handler_timeout.from, Source::Line(_)) {
+            if let (None, Some(ht)) = (&t.handler, &t.handler_timeout) {
                 self.warn(
                     t.line,
                     "handler-timeout",
                     format!(
                         "ticket {q}: handler-timeout = {} is set but there is no \
                          before-acquire-handler",
-                        fmt_ms(t.handler_timeout.value)
+                        fmt_ms(ht.value)
                     ),
                 );
             }
@@ -967,7 +967,7 @@ impl<'a> Builder<'a> {
     /// Ends the file: cross-checks, key file, and the core configuration.
     pub(crate) fn finish(mut self) -> Result<Loaded, ConfigError> {
         let drafts = std::mem::take(&mut self.tickets);
-        let tickets: Vec<Ticket> = drafts.into_iter().map(Draft::resolve).collect();
+        let mut tickets: Vec<Ticket> = drafts.into_iter().map(Draft::resolve).collect();
         if self.errors.is_empty() {
             self.check_members(&tickets);
         }
@@ -998,6 +998,13 @@ impl<'a> Builder<'a> {
                     quote(&value)
                 ),
             );
+        }
+
+        for t in &mut tickets {
+            for w in timing::make_safe(t, unit) {
+                let d = self.diag(w.line, w.key, w.message);
+                self.warnings.push(d);
+            }
         }
 
         let mut core = Config::<MAX_TICKETS>::new();

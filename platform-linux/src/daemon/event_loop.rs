@@ -18,7 +18,7 @@ use booth_core::engine::{
 use booth_core::wire::{self, ReplayWindow};
 use booth_core::{Duration, Instant, Now, Role, MAX_MEMBERS};
 
-use crate::config::{Loaded, MAX_TICKETS};
+use crate::config::{Loaded, MemberInfo, MAX_TICKETS};
 
 use super::child::Reaper;
 use super::cib::{self, AttrJob};
@@ -187,7 +187,7 @@ fn start(
         role,
         cfg_name: cfg.name.clone(),
         id: member.id.0,
-        addr: member.text.clone(),
+        addr: member.shown(),
         port: cfg.port,
     };
     lock.write_state(&dstate).map_err(|e| DaemonError::Lock {
@@ -208,7 +208,7 @@ fn start(
         error,
     })?;
 
-    let state_path = persist::default_path(&cfg.name);
+    let state_path = persist::default_path(&cfg.name, member.addr);
     drop_privileges(&cfg, role, &state_path)?;
     let found = persist::read(&state_path);
     let store = StateStore::new(state_path.clone(), &found);
@@ -301,7 +301,7 @@ fn start(
             Role::Site => "site",
             Role::Arbitrator => "arbitrator",
         },
-        member.text,
+        member.shown(),
         member.id.0,
         cfg.port,
         cfg.path.display(),
@@ -309,7 +309,7 @@ fn start(
         cfg.tickets.len()
     );
 
-    let addrs: Vec<String> = cfg.members.iter().map(|m| m.text.clone()).collect();
+    let addrs: Vec<String> = cfg.members.iter().map(MemberInfo::shown).collect();
     let member_by_ip = cfg
         .members
         .iter()
@@ -366,7 +366,7 @@ fn drop_privileges(cfg: &Loaded, role: Role, state: &std::path::Path) -> Result<
         );
         return Ok(());
     }
-    let ids = privileges::resolve(user, group).map_err(|e| {
+    let (ids, used_group) = privileges::resolve_with_fallback(user, group).map_err(|e| {
         DaemonError::Privileges(format!(
             "{e}; create it or set {} in {}",
             match role {
@@ -376,15 +376,18 @@ fn drop_privileges(cfg: &Loaded, role: Role, state: &std::path::Path) -> Result<
             cfg.path.display()
         ))
     })?;
-    if let Some(dir) = state.parent() {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| DaemonError::State(format!("cannot create {}: {e}", dir.display())))?;
-            std::os::unix::fs::chown(dir, Some(ids.uid), Some(ids.gid)).map_err(|e| {
-                DaemonError::State(format!("cannot hand {} to {user}: {e}", dir.display()))
-            })?;
-        }
+    if used_group != group {
+        log::info!(
+            "group \"{group}\" does not exist on this system: using \"{used_group}\" instead, as \
+             booth effectively does"
+        );
     }
+    let group = used_group;
+    // The instance's own directory is handed to its user on every start,
+    // whoever created it or its parent (booth 1.x, a package, an earlier
+    // run as another user); the parent itself is left as it is.
+    persist::prepare_instance_dir(state, Some((ids.uid, ids.gid)))
+        .map_err(|e| DaemonError::State(format!("{}: {e}", state.display())))?;
     // Keep the kernel's OOM killer off the daemon, as booth does.
     let _ = std::fs::write("/proc/self/oom_score_adj", "-999");
     privileges::drop_to(ids).map_err(|e| DaemonError::Privileges(e.to_string()))?;
@@ -946,7 +949,13 @@ impl Daemon {
             term,
         };
         log::info!("ticket {name}: running the before-acquire-handler ({reason:?}, term {term})");
-        let deadline = now.mono + info.handler_timeout.max(Duration(1));
+        // Without handler-timeout the handler runs as long as it takes, as
+        // in booth; the lease still ends on time, the handler only delays
+        // the renewal.
+        let deadline = match info.handler_timeout {
+            Some(t) => now.mono + t.max(Duration(1)),
+            None => now.mono + Duration(u64::MAX / 4),
+        };
         if let Some(done) =
             self.handlers
                 .start(ticket, &argv, env, now.mono, deadline, &mut self.reaper)
