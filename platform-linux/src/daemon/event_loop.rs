@@ -121,7 +121,19 @@ pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         }
     }
     let mut lock = None;
+    let title = super::proctitle::booth_title(
+        &cfg.path.display().to_string(),
+        role_word(cfg.members[me].role),
+        &cfg.members[me].shown(),
+        cfg.port,
+    );
     let result = start(&opts, cfg, me, &mut lock).and_then(|mut d| {
+        // After the guard is started (it gets its own argv), before the
+        // agent's first monitor: booth's title, so `ps | grep boothd.*CONF`
+        // finds this process and not the guard.
+        if let Err(e) = super::proctitle::set(&title) {
+            log::warn!("cannot set the process title \"{title}\": {e}");
+        }
         if let Some(r) = ready.as_mut() {
             r.ok();
         }
