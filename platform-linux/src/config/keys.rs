@@ -865,14 +865,17 @@ impl<'a> Builder<'a> {
             } else {
                 automatic.join(", ")
             };
-            self.error(
+            // Only liveness suffers (a majority is still needed to hold a
+            // ticket), and booth starts such a file, so we do too.
+            self.warn(
                 last,
                 role_key(self.members[n - 1].role),
                 format!(
                     "{n} members ({sites} sites, {} arbitrators) is an even number: if the \
                      formation splits into two halves, neither has a majority and the automatic \
-                     tickets ({shown}) cannot fail over; add or remove an arbitrator, or set \
-                     allow-even-members = yes to accept this (booth only warns)",
+                     tickets ({shown}) cannot fail over; add or remove an arbitrator (booth \
+                     warns too; allow-even-members = yes silences this in files no booth 1.x \
+                     member reads)",
                     n - sites
                 ),
             );

@@ -12,8 +12,6 @@
 //! * an unquoted value followed by `# comment` (booth makes the comment part of
 //!   the value, #33);
 //! * `transport = SCTP` (accepted by booth, sends nothing, #35);
-//! * an even number of members when any ticket is automatic, unless
-//!   `allow-even-members = yes` (booth only warns, #36);
 //! * a key file whose key starts with 0x00 (booth then runs without
 //!   authentication, #12) or that is longer than booth reads (#13);
 //! * timing relations that could let two sites hold a ticket at once
@@ -21,6 +19,8 @@
 //!
 //! Values booth accepts but that do nothing, or defaults we consider unsafe,
 //! are reported in [`Loaded::warnings`] (`weights`, an unset `acquire-after`,
+//! an even member count with automatic tickets (#36), timings lowered to be
+//! safe,
 //! a millisecond wire unit, an unusual `mode`, a key given twice...).
 //!
 //! Numbers are read strictly: where booth would take the leading digits of
@@ -33,7 +33,7 @@
 //!
 //! | Key | Where | Default | Meaning |
 //! |---|---|---|---|
-//! | `allow-even-members` | global | `no` | accept an even member count with automatic tickets |
+//! | `allow-even-members` | global | `no` | no warning for an even member count with automatic tickets |
 //! | `max-clock-drift` | ticket | `1000` | bound ρ on any member's clock-rate error, in ppm (optional `ppm` suffix) |
 //! | `safety-margin` | ticket | `100ms` | time the holder gives up before its drift-corrected deadline |
 //! | `handler-timeout` | ticket | none | longest run of the before-acquire-handler; must be below `renewal-freq` |
