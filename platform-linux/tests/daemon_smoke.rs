@@ -676,3 +676,25 @@ fn stock_config_starts_and_members_do_not_share_state() {
     let guard = state.join(format!("booth@{}:{}/tickets.guard", IPS[0], c.port));
     assert!(guard.exists(), "{guard:?}");
 }
+
+/// booth never kills the before-acquire-handler (its own service-runnable
+/// may take longer than `timeout`); without `handler-timeout` neither do we:
+/// a handler that takes twice `timeout` (1 s here) still lets the grant
+/// through.
+#[test]
+fn slow_handler_is_not_killed_by_default() {
+    let mut c = Cluster::with_ticket_lines("    before-acquire-handler = @DIR@/slow.sh\n");
+    let script = c.dir.join("slow.sh");
+    fs::write(&script, "#!/bin/sh\nsleep 2\nexit 0\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    for i in 0..3 {
+        c.start(i);
+    }
+    for i in 0..3 {
+        wait_for(10, "the daemons to answer list", || c.list(i));
+    }
+    let started = Instant::now();
+    let r = c.request(0, Cmd::Grant, "ticketA", 0);
+    assert_eq!(r.last().unwrap().result, Some(ResultCode::Success), "{r:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "{r:?}");
+}
