@@ -228,6 +228,22 @@ impl<const TICKETS: usize> Config<TICKETS> {
         self.tickets.iter().position(|t| t.name.as_bytes() == name)
     }
 
+    /// What persisted state is bound to: every member's ID and role, in
+    /// order, and which of them `me` is. Persisted votes and leaders are
+    /// member *indexes*: under a reordered, extended or replaced member list,
+    /// or in another member's file, they name someone else, so state written
+    /// under another fingerprint must be restored as amnesia. CRC-32 over
+    /// little-endian IDs, role bytes and `me` (the appliance stores the same).
+    pub fn formation_fingerprint(&self, me: usize) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        for m in &self.members {
+            h.update(&m.id.0.to_le_bytes());
+            h.update(&[m.role as u8]);
+        }
+        h.update(&(me as u32).to_le_bytes());
+        h.finalize()
+    }
+
     /// Votes needed to win: strictly more than half of all members.
     pub fn majority(&self) -> usize {
         self.members.len() / 2 + 1
@@ -290,6 +306,61 @@ impl<const TICKETS: usize> Config<TICKETS> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::*;
+
+    fn members(ids: &[(u32, Role)]) -> Config<1> {
+        let mut c = Config::new();
+        for &(id, role) in ids {
+            c.members
+                .push(Member {
+                    id: SiteId(id),
+                    role,
+                })
+                .unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn any_change_to_the_member_list_or_to_me_changes_the_fingerprint() {
+        use Role::*;
+        let base = members(&[(1, Site), (2, Site), (3, Arbitrator)]);
+        let f = base.formation_fingerprint(0);
+        assert_eq!(f, base.formation_fingerprint(0));
+        for (what, other, me) in [
+            (
+                "reordered",
+                members(&[(2, Site), (1, Site), (3, Arbitrator)]),
+                1,
+            ),
+            (
+                "inserted",
+                members(&[(1, Site), (4, Site), (2, Site), (3, Arbitrator)]),
+                0,
+            ),
+            (
+                "replaced",
+                members(&[(1, Site), (5, Site), (3, Arbitrator)]),
+                0,
+            ),
+            (
+                "role",
+                members(&[(1, Site), (2, Arbitrator), (3, Arbitrator)]),
+                0,
+            ),
+            (
+                "another member's",
+                members(&[(1, Site), (2, Site), (3, Arbitrator)]),
+                1,
+            ),
+        ] {
+            assert_ne!(f, other.formation_fingerprint(me), "{what}");
+        }
     }
 }
 

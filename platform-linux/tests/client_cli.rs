@@ -1340,3 +1340,30 @@ fn interop_with_booth_1x_daemons() {
     out.assert_code(1);
     out.assert_err("authentication error (the daemon at 127.0.0.2");
 }
+
+/// A FIFO named as the configuration or the key file is refused at once; it
+/// used to hang the client (and the daemon) in open(2) until a writer came.
+#[test]
+fn a_fifo_as_config_or_key_file_is_an_error_not_a_hang() {
+    let dir = scratch();
+    let fifo = dir.join("fifo.conf");
+    assert!(Proc::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let out = run(&dir, "booth", &["list", "-c", s(&fifo)]);
+    out.assert_code(1);
+    out.assert_err("not a regular file");
+    assert!(out.took < Duration::from_secs(5), "{out:#?}");
+
+    let cfg = config(&dir, dead_port("127.0.0.2"), THREE, &["t"], true);
+    let text = fs::read_to_string(&cfg).unwrap();
+    fs::remove_file(dir.join("authkey")).unwrap();
+    assert!(Proc::new("mkfifo")
+        .arg(dir.join("authkey"))
+        .status()
+        .unwrap()
+        .success());
+    fs::write(&cfg, text).unwrap();
+    let out = run(&dir, "booth", &["list", "-c", s(&cfg)]);
+    out.assert_code(1);
+    out.assert_err("not a regular file");
+    assert!(out.took < Duration::from_secs(5), "{out:#?}");
+}

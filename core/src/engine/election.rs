@@ -8,7 +8,7 @@
 //! until its lease copy plus `acquire-after` has run out.
 
 use super::event::HandlerReason;
-use super::ticket::{Ctx, Election, Leader, State, Ticket};
+use super::ticket::{Ctx, Election, Leader, State, Ticket, TERM_CEILING};
 use super::timer::Timer;
 use super::Incoming;
 use crate::config::Mode;
@@ -39,6 +39,12 @@ impl Ticket {
         if failover && !self.failover_allowed {
             // booth: `attr-prereq auto` gates failover elections. We keep
             // wanting the ticket and try when the prerequisite holds again.
+            return;
+        }
+        if self.term >= TERM_CEILING {
+            // A new term would repeat a fencing token: better no holder than
+            // two with one token. Only a reset of the formation's state helps.
+            cx.counters.term_ceiling_hits = cx.counters.term_ceiling_hits.saturating_add(1);
             return;
         }
         self.timers.stop(Timer::ElectionStart);

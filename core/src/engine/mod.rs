@@ -23,7 +23,7 @@ pub use admin::{AdminRequest, AdminResponse};
 pub use event::*;
 pub use outbox::OUTBOX_SLOTS;
 pub use stats::{Counters, PeerStats};
-pub use ticket::{Leader, State, MAX_WAITERS};
+pub use ticket::{Leader, State, MAX_WAITERS, TERM_CEILING};
 
 use crate::config::{Config, ConfigError, TicketConfig};
 use crate::site_id::NO_ONE;
@@ -69,6 +69,9 @@ pub enum RecvError {
     InvalidLeader,
     /// A client command arrived over UDP.
     NotAPeerCommand,
+    /// `term` above [`TERM_CEILING`]: following it would let the
+    /// fencing token saturate and repeat.
+    ImplausibleTerm,
 }
 }
 
@@ -305,6 +308,9 @@ impl<const TICKETS: usize> Node<TICKETS> {
                     .ok_or(RecvError::InvalidLeader)? as u8,
             ),
         };
+        if msg.body.term > TERM_CEILING {
+            return Err(RecvError::ImplausibleTerm);
+        }
         Ok(Incoming {
             from,
             stamp: (msg.header.secs, msg.header.usecs),
@@ -337,7 +343,8 @@ impl<const TICKETS: usize> Node<TICKETS> {
             RecvError::Spoofed
             | RecvError::FromSelf
             | RecvError::InvalidLeader
-            | RecvError::NotAPeerCommand => (&mut c.invalid, |p| &mut p.invalid),
+            | RecvError::NotAPeerCommand
+            | RecvError::ImplausibleTerm => (&mut c.invalid, |p| &mut p.invalid),
         };
         *node_counter = node_counter.saturating_add(1);
         // An unknown sender has no peer entry to blame.

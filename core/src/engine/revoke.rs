@@ -3,7 +3,7 @@
 
 use super::admin::AdminResponse;
 use super::event::{ClientId, HandlerReason};
-use super::ticket::{Ctx, Leader, State, Ticket};
+use super::ticket::{Ctx, Leader, State, Ticket, TERM_CEILING};
 use super::timer::Timer;
 use super::Incoming;
 use crate::config::Mode;
@@ -71,6 +71,9 @@ impl Ticket {
     pub fn begin_grant(&mut self, cx: &mut Ctx) {
         match cx.tc.mode {
             Mode::Automatic => self.start_election(cx, Reason::Admin),
+            Mode::Manual if self.term >= TERM_CEILING => {
+                cx.counters.term_ceiling_hits = cx.counters.term_ceiling_hits.saturating_add(1);
+            }
             Mode::Manual => {
                 // No election: lead at once, in a new term so the token orders grants.
                 self.raise_term(self.term.saturating_add(1));

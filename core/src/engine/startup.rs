@@ -3,7 +3,7 @@
 //! held (booth-protocol.md §3.4).
 
 use super::event::{HandlerReason, Restore};
-use super::ticket::{Ctx, Leader, State, Ticket};
+use super::ticket::{Ctx, Leader, State, Ticket, TERM_CEILING};
 use super::timer::Timer;
 use super::Incoming;
 use crate::config::Mode;
@@ -17,9 +17,10 @@ impl Ticket {
         match restore {
             Restore::Fresh => {}
             Restore::Persisted(p) => {
-                self.term = p.term;
+                // A file from before the ceiling existed may hold a forged term.
+                self.term = p.term.min(TERM_CEILING);
                 self.voted_for = p.voted_for;
-                self.leader_term = p.term;
+                self.leader_term = self.term;
                 self.wants_election = p.lost && cx.is_site();
                 if p.lost {
                     // Whatever lease that loss left running: assume all of it.
@@ -41,8 +42,8 @@ impl Ticket {
             Restore::Amnesia { term } => {
                 // Any promise may have been made: refuse votes for a whole lease.
                 self.lease_end = Some(refuse_until);
-                self.term = term;
-                self.leader_term = term;
+                self.term = term.min(TERM_CEILING);
+                self.leader_term = self.term;
                 // We may have voted in that term: count it as done.
                 self.voted_for = Some(cx.me as u8);
             }

@@ -47,6 +47,8 @@ pub struct Counters {
     pub elections_started: u32,
     pub elections_won: u32,
     pub tickets_lost: u32,
+    /// Elections not started because the term reached [`super::TERM_CEILING`].
+    pub term_ceiling_hits: u32,
 }
 
 impl Counters {
@@ -60,5 +62,6 @@ impl Counters {
         elections_started: 0,
         elections_won: 0,
         tickets_lost: 0,
+        term_ceiling_hits: 0,
     };
 }

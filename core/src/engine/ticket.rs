@@ -17,6 +17,14 @@ use heapless::{Deque, Vec};
 /// Admin clients that may wait for an outcome at once.
 pub const MAX_WAITERS: usize = 8;
 
+/// The highest term a member ever takes, from a peer or by election. The
+/// term is the fencing token: it must rise strictly for every new holder, so
+/// it must never saturate at `u32::MAX` and repeat. A peer's term above this
+/// is a forgery or a corrupt member and is refused; a member at it stops
+/// electing (a million elections of headroom: booth starts at term 0 and
+/// raises it by one per round).
+pub const TERM_CEILING: u32 = u32::MAX - (1 << 20);
+
 defmt_derive! {
 /// booth's ticket states (they appear in logs only, never on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,6 +340,7 @@ impl Ticket {
 
     /// Raises the term (clearing the vote) and asks for it to be persisted.
     pub fn raise_term(&mut self, term: u32) {
+        debug_assert!(term <= TERM_CEILING, "term {term} above the ceiling");
         if term > self.term {
             self.term = term;
             self.voted_for = None;

@@ -12,7 +12,6 @@
 //!
 //! Like booth, a key file readable by group or others is refused.
 
-use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -34,8 +33,8 @@ const READ_MAX: u64 = 4096;
 /// Reads and checks the key file. Errors are complete sentences naming the file.
 pub(crate) fn read(path: &Path) -> Result<KeyFile, String> {
     let shown = path.display();
-    let mut file =
-        File::open(path).map_err(|e| format!("cannot open the key file {shown}: {e}"))?;
+    let mut file = super::regular_file::open(path)
+        .map_err(|e| format!("cannot open the key file {shown}: {e}"))?;
     let meta = file
         .metadata()
         .map_err(|e| format!("cannot stat the key file {shown}: {e}"))?;

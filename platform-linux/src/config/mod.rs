@@ -46,6 +46,7 @@ mod authfile;
 mod diagnostics;
 mod keys;
 mod lexer;
+mod regular_file;
 mod ticket;
 mod timing;
 
@@ -205,7 +206,7 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     use std::io::Read;
     let shown = path.display().to_string();
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
+    regular_file::open(path)
         .and_then(|f| f.take(FILE_MAX + 1).read_to_end(&mut bytes))
         .map_err(|e| ConfigError::file(&shown, format!("cannot read the configuration: {e}")))?;
     if bytes.len() as u64 > FILE_MAX {

@@ -1,8 +1,19 @@
 //! The TCP side of the port: booth clients (`booth list/grant/revoke/peers`,
 //! `geostore`). Non-blocking everywhere, so a slow or silent client never
 //! stalls the protocol loop (§10.3 #22): at most [`MAX_CONNS`] connections,
-//! one request of at most 1024 bytes each, read within [`READ_TIMEOUT_MS`],
-//! replies flushed within [`WRITE_TIMEOUT_MS`].
+//! one request of at most 1024 bytes each, its header within
+//! [`FIRST_BYTES_MS`] and all of it within [`READ_TIMEOUT_MS`], replies
+//! flushed within [`WRITE_TIMEOUT_MS`].
+//!
+//! No key is needed to connect, so connections that have not yet delivered a
+//! request must never lock an admin out. A real client sends its whole
+//! request right after connecting; an idle or dribbling connection is what a
+//! flood looks like. So a full table makes room for a newcomer by dropping
+//! the oldest connection still reading (first from the source with the most
+//! of them), each connection is read as soon as it is accepted, and one
+//! source holds at most [`MAX_READING_PER_SOURCE`] reading connections.
+//! Connections with a request handed over (answered, or a grant waiting for
+//! its outcome) are never dropped for a newcomer.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,8 +23,17 @@ use booth_core::wire::{client, DecodeError, HEADER_LEN, MAX_MSG_LEN};
 use booth_core::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// Concurrent client connections; more are accepted and closed at once.
-pub const MAX_CONNS: usize = 16;
+/// Concurrent client connections.
+pub const MAX_CONNS: usize = 128;
+/// Connections still reading their request, from one source address.
+pub const MAX_READING_PER_SOURCE: usize = 32;
+/// Connections accepted per readiness of the listener, so that a burst of
+/// newcomers cannot push out a client accepted in the same burst before its
+/// request (already sent) is read.
+const ACCEPT_BATCH: usize = 16;
+/// Time a client has to send the request header (booth's client sends its
+/// whole request at once).
+pub const FIRST_BYTES_MS: u64 = 1_000;
 /// Time a client has to send its whole request.
 pub const READ_TIMEOUT_MS: u64 = 5_000;
 /// Time a client has to take a reply off our hands.
@@ -42,6 +62,10 @@ struct Conn {
     phase: Phase,
     /// Read deadline while reading; wait limit while waiting.
     deadline: Instant,
+    /// While reading: the header must be in by then.
+    header_deadline: Instant,
+    /// Order of acceptance (the oldest reading connection goes first).
+    accepted: u64,
     /// Set while `out` holds unsent bytes.
     write_deadline: Option<Instant>,
 }
@@ -71,7 +95,9 @@ pub struct ControlServer {
     listener: TcpListener,
     conns: Vec<Conn>,
     next_id: ConnId,
-    /// Connections refused for the limit.
+    accepted: u64,
+    /// Connections refused (every slot held by a request in progress), or
+    /// dropped to make room for a newcomer.
     pub refused: u64,
     /// Connections dropped for a timeout.
     pub timed_out: u64,
@@ -99,6 +125,7 @@ impl ControlServer {
             listener: s.into(),
             conns: Vec::new(),
             next_id: 1,
+            accepted: 0,
             refused: 0,
             timed_out: 0,
         })
@@ -119,36 +146,86 @@ impl ControlServer {
         }
     }
 
-    /// Accepts every pending connection.
-    pub fn accept(&mut self, now: Instant) {
-        loop {
-            match self.listener.accept() {
-                Ok((stream, peer)) => {
-                    if self.conns.len() >= MAX_CONNS {
-                        self.refused += 1;
-                        drop(stream);
-                        continue;
-                    }
-                    if stream.set_nonblocking(true).is_err() {
-                        continue;
-                    }
-                    let id = self.next_id;
-                    self.next_id = self.next_id.wrapping_add(1).max(1);
-                    self.conns.push(Conn {
-                        id,
-                        stream,
-                        peer,
-                        inbuf: Vec::with_capacity(HEADER_LEN + 256),
-                        out: Vec::new(),
-                        phase: Phase::Reading,
-                        deadline: now + Duration(READ_TIMEOUT_MS),
-                        write_deadline: None,
-                    });
-                }
+    /// Accepts pending connections (at most a batch) and reads each at once:
+    /// what a real client sent with its connect is a request right away.
+    pub fn accept(&mut self, now: Instant) -> Vec<Incoming> {
+        let mut got = Vec::new();
+        for _ in 0..ACCEPT_BATCH {
+            let (stream, peer) = match self.listener.accept() {
+                Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // WouldBlock, or a connection that died before accept.
                 Err(_) => break,
+            };
+            if !self.make_room(peer) {
+                self.refused += 1;
+                drop(stream);
+                continue;
             }
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let id = self.next_id;
+            self.next_id = self.next_id.wrapping_add(1).max(1);
+            self.accepted += 1;
+            self.conns.push(Conn {
+                id,
+                stream,
+                peer,
+                inbuf: Vec::with_capacity(HEADER_LEN + 256),
+                out: Vec::new(),
+                phase: Phase::Reading,
+                deadline: now + Duration(READ_TIMEOUT_MS),
+                write_deadline: None,
+                header_deadline: now + Duration(FIRST_BYTES_MS),
+                accepted: self.accepted,
+            });
+            got.extend(self.read_request(self.conns.len() - 1));
+        }
+        got
+    }
+
+    /// Frees a slot for a newcomer from `peer`, if one can be freed: the
+    /// source's own oldest reading connection when it is at its limit, else
+    /// (table full) the oldest reading connection of the source with the most.
+    fn make_room(&mut self, peer: SocketAddr) -> bool {
+        let reading_from = |conns: &[Conn], ip| {
+            conns
+                .iter()
+                .filter(|c| c.phase == Phase::Reading && c.peer.ip() == ip)
+                .count()
+        };
+        let victim_source = if reading_from(&self.conns, peer.ip()) >= MAX_READING_PER_SOURCE {
+            Some(peer.ip())
+        } else if self.conns.len() >= MAX_CONNS {
+            self.conns
+                .iter()
+                .filter(|c| c.phase == Phase::Reading)
+                .max_by_key(|c| {
+                    (
+                        reading_from(&self.conns, c.peer.ip()),
+                        u64::MAX - c.accepted,
+                    )
+                })
+                .map(|c| c.peer.ip())
+        } else {
+            return true;
+        };
+        let victim = victim_source.and_then(|ip| {
+            self.conns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.phase == Phase::Reading && c.peer.ip() == ip)
+                .min_by_key(|(_, c)| c.accepted)
+                .map(|(i, _)| i)
+        });
+        match victim {
+            Some(i) => {
+                self.conns.swap_remove(i);
+                self.refused += 1;
+                true
+            }
+            None => false,
         }
     }
 
@@ -316,7 +393,10 @@ impl ControlServer {
         self.conns.retain(|c| {
             let late_write = c.write_deadline.is_some_and(|d| now >= d);
             let late = match c.phase {
-                Phase::Reading | Phase::Waiting => now >= c.deadline,
+                Phase::Reading => {
+                    now >= c.deadline || (c.inbuf.len() < HEADER_LEN && now >= c.header_deadline)
+                }
+                Phase::Waiting => now >= c.deadline,
                 Phase::Closing => false,
             };
             if late_write || late {
@@ -339,6 +419,9 @@ impl ControlServer {
             .iter()
             .flat_map(|c| {
                 let d = match c.phase {
+                    Phase::Reading if c.inbuf.len() < HEADER_LEN => {
+                        Some(c.deadline.min(c.header_deadline))
+                    }
                     Phase::Reading | Phase::Waiting => Some(c.deadline),
                     Phase::Closing => None,
                 };
@@ -384,7 +467,7 @@ mod tests {
     fn pump(s: &mut ControlServer, now: Instant) -> Vec<Incoming> {
         let mut got = Vec::new();
         for _ in 0..50 {
-            s.accept(now);
+            got.extend(s.accept(now));
             let mut set = Vec::new();
             s.poll_set(&mut set);
             for (_, _, fd) in set {
@@ -398,31 +481,7 @@ mod tests {
         got
     }
 
-    #[test]
-    fn connection_limit_and_timeouts() {
-        let (mut s, a) = server();
-        let now = Instant(1_000);
-        let clients: Vec<TcpStream> = (0..MAX_CONNS + 1)
-            .map(|_| TcpStream::connect(a).unwrap())
-            .collect();
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        s.accept(now);
-        assert_eq!(s.connections(), MAX_CONNS);
-        assert_eq!(s.refused, 1);
-        // A client that never completes its request is dropped after 5 s.
-        (&clients[0]).write_all(&[0u8; 10]).unwrap();
-        assert!(pump(&mut s, now).is_empty());
-        assert_eq!(s.next_deadline(), Some(now + Duration(READ_TIMEOUT_MS)));
-        assert!(s.expire(now + Duration(READ_TIMEOUT_MS - 1)).is_empty());
-        s.expire(now + Duration(READ_TIMEOUT_MS));
-        assert_eq!(s.connections(), 0);
-        assert_eq!(s.timed_out, MAX_CONNS as u64);
-    }
-
-    #[test]
-    fn one_request_per_connection_and_garbage() {
-        let (mut s, a) = server();
-        let now = Instant(1_000);
+    fn list_request() -> Vec<u8> {
         let req = client::ClientRequest {
             header: Header::default(),
             cmd: booth_core::wire::Command::List,
@@ -430,9 +489,124 @@ mod tests {
         };
         let mut buf = [0u8; 256];
         let n = client::emit_client_request(&req, None, &mut buf).unwrap();
+        buf[..n].to_vec()
+    }
+
+    /// A connection to `to` from the loopback address `from`.
+    fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+        let src = SocketAddr::from((from, 0));
+        s.bind(&src.into()).unwrap();
+        s.connect(&to.into()).unwrap();
+        s.into()
+    }
+
+    #[test]
+    fn header_and_request_deadlines() {
+        let (mut s, a) = server();
+        let now = Instant(1_000);
+        let silent = TcpStream::connect(a).unwrap();
+        let mut slow = TcpStream::connect(a).unwrap();
+        let req = list_request();
+        // A whole header, then nothing: it has the whole read timeout.
+        slow.write_all(&req[..HEADER_LEN]).unwrap();
+        assert!(pump(&mut s, now).is_empty());
+        assert_eq!(s.connections(), 2);
+        assert_eq!(s.next_deadline(), Some(now + Duration(FIRST_BYTES_MS)));
+        assert!(s.expire(now + Duration(FIRST_BYTES_MS - 1)).is_empty());
+        s.expire(now + Duration(FIRST_BYTES_MS));
+        assert_eq!(s.connections(), 1, "the silent one is gone");
+        assert_eq!(s.next_deadline(), Some(now + Duration(READ_TIMEOUT_MS)));
+        s.expire(now + Duration(READ_TIMEOUT_MS));
+        assert_eq!(s.connections(), 0);
+        assert_eq!(s.timed_out, 2);
+        drop(silent);
+    }
+
+    #[test]
+    fn an_idle_flood_from_one_source_cannot_lock_a_client_out() {
+        let (mut s, a) = server();
+        let now = Instant(1_000);
+        // 100 idle connections and 100 that dribble a byte now and then,
+        // accepted as they come (the backlog would hold them back otherwise).
+        let mut flood = Vec::new();
+        for i in 0..200 {
+            let mut c = TcpStream::connect(a).unwrap();
+            if i % 2 == 1 {
+                let _ = c.write_all(&[0x00]);
+            }
+            flood.push(c);
+            assert!(s.accept(now).is_empty());
+        }
+        pump(&mut s, now);
+        assert!(
+            s.connections() <= MAX_READING_PER_SOURCE,
+            "{}",
+            s.connections()
+        );
+        // A client from the flooding address itself still gets its answer.
+        let mut c = TcpStream::connect(a).unwrap();
+        c.write_all(&list_request()).unwrap();
+        let got = pump(&mut s, now);
+        let [Incoming::Request { conn, .. }] = got.as_slice() else {
+            panic!("{got:?}")
+        };
+        s.send(*conn, b"reply", true, now);
+        c.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let mut r = Vec::new();
+        c.read_to_end(&mut r).unwrap();
+        assert_eq!(r, b"reply");
+        assert!(s.refused >= 200 - MAX_READING_PER_SOURCE as u64);
+        drop(flood);
+    }
+
+    #[test]
+    fn a_full_table_drops_the_biggest_sources_oldest_reader() {
+        let (mut s, a) = server();
+        let now = Instant(1_000);
+        let mut held = Vec::new();
+        // Four sources fill the table.
+        for (src, n) in [(11, 32), (12, 32), (13, 32), (14, 32)] {
+            for _ in 0..n {
+                held.push(connect_from([127, 0, 0, src], a));
+                s.accept(now);
+            }
+        }
+        assert_eq!(s.connections(), MAX_CONNS);
+        // A client waiting for its grant's outcome is never dropped.
+        let mut waiting = connect_from([127, 0, 0, 15], a);
+        waiting.write_all(&list_request()).unwrap();
+        let got = pump(&mut s, now);
+        assert!(
+            matches!(got.as_slice(), [Incoming::Request { .. }]),
+            "{got:?}"
+        );
+        assert_eq!(s.connections(), MAX_CONNS);
+        assert_eq!(s.refused, 1);
+        let mut c = connect_from([127, 0, 0, 16], a);
+        c.write_all(&list_request()).unwrap();
+        let got = pump(&mut s, now);
+        assert!(
+            matches!(got.as_slice(), [Incoming::Request { .. }]),
+            "{got:?}"
+        );
+        assert_eq!(s.refused, 2);
+        let sources: Vec<_> = s.conns.iter().map(|c| c.peer.ip()).collect();
+        assert!(sources.contains(&std::net::IpAddr::from([127, 0, 0, 15])));
+        drop(held);
+    }
+
+    #[test]
+    fn one_request_per_connection_and_garbage() {
+        let (mut s, a) = server();
+        let now = Instant(1_000);
+        let mut req = list_request();
+        let n = req.len();
         let mut c = TcpStream::connect(a).unwrap();
         // The stock CLI may send more than `length` says.
-        c.write_all(&buf[..n + 28]).unwrap();
+        req.extend_from_slice(&[0u8; 28]);
+        c.write_all(&req).unwrap();
         let got = pump(&mut s, now);
         let [Incoming::Request { conn, bytes, .. }] = got.as_slice() else {
             panic!("{got:?}")

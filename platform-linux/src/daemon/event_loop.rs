@@ -222,8 +222,9 @@ fn start(
 
     let state_path = persist::default_path(&cfg.name, member.addr);
     drop_privileges(&cfg, role, &state_path)?;
-    let found = persist::read(&state_path);
-    let store = StateStore::new(state_path.clone(), &found);
+    let fingerprint = cfg.core.formation_fingerprint(me);
+    let found = persist::read(&state_path, fingerprint);
+    let store = StateStore::new(state_path.clone(), fingerprint, &found);
     store.check_writable().map_err(|e| {
         DaemonError::State(format!(
             "cannot write in the directory of {} as {}: {e}",
@@ -268,6 +269,13 @@ fn start(
         Found::Damaged(why) => log::error!(
             "STATE FILE {} IS DAMAGED ({why}): starting with amnesia, refusing votes for a \
              whole lease so no earlier promise can be broken",
+            state_path.display()
+        ),
+        Found::Foreign { written, ours } => log::warn!(
+            "state file {} was written under another member list or by another member \
+             (fingerprint {written:08x}, ours {ours:08x}: members reordered, inserted or \
+             replaced, or another member's file): its votes and leaders would name the wrong \
+             members, so starting with amnesia, refusing votes for a whole lease",
             state_path.display()
         ),
     }
@@ -519,7 +527,11 @@ impl Daemon {
                     Slot::Signals => self.on_signals(now)?,
                     Slot::Udp => self.on_udp()?,
                     Slot::Guard => self.on_guard(now),
-                    Slot::Control(control::Fd::Listener) => self.control.accept(now.mono),
+                    Slot::Control(control::Fd::Listener) => {
+                        for inc in self.control.accept(now.mono) {
+                            self.on_incoming(inc, now)?;
+                        }
+                    }
                     Slot::Control(control::Fd::Conn(id)) => {
                         if let Some(inc) = self.control.service(*id, pfd.revents, now.mono) {
                             self.on_incoming(inc, now)?;
@@ -561,11 +573,14 @@ impl Daemon {
         {
             let (refused, timed_out) = self.client_drops_logged;
             log::warn!(
-                "clients: {} connection(s) refused (limit {}), {} dropped after a timeout \
-                 (read {} ms, write {} ms) since the last report",
+                "clients: {} connection(s) refused or dropped for room (limit {}, {} reading \
+                 per source), {} dropped after a timeout (header {} ms, request {} ms, write {} \
+                 ms) since the last report",
                 counts.0 - refused,
                 control::MAX_CONNS,
+                control::MAX_READING_PER_SOURCE,
                 counts.1 - timed_out,
+                control::FIRST_BYTES_MS,
                 control::READ_TIMEOUT_MS,
                 control::WRITE_TIMEOUT_MS
             );
@@ -736,6 +751,7 @@ impl Daemon {
             RecvError::UnknownTicket => "unknown_ticket",
             RecvError::InvalidLeader => "invalid_leader",
             RecvError::NotAPeerCommand => "not_a_peer_command",
+            RecvError::ImplausibleTerm => "implausible_term",
         };
         let key = (kind, Some(from.ip()));
         if let Some(n) = self.limiter.check(&key, now.mono.as_millis()) {
@@ -748,6 +764,10 @@ impl Daemon {
                 RecvError::UnknownTicket => "for a ticket not configured here".to_owned(),
                 RecvError::InvalidLeader => "names an unknown leader".to_owned(),
                 RecvError::NotAPeerCommand => "is a client command, not a peer message".to_owned(),
+                RecvError::ImplausibleTerm => format!(
+                    "carries a term above {} (a forgery or a corrupt member)",
+                    booth_core::engine::TERM_CEILING
+                ),
             };
             log::warn!(
                 "dropped a datagram from {}: {what}{}",
@@ -993,7 +1013,7 @@ impl Daemon {
         log::info!(
             "state dump: {} ticket(s); decode errors {}, auth failures {}, unknown senders {}, \
              unknown tickets {}, invalid {}, outbox overflow {}, oversized {}, elections {}/{} won, \
-             tickets lost {}, state writes {}, CIB write failures {}, client \
+             tickets lost {}, elections blocked at the term ceiling {}, state writes {}, CIB write failures {}, client \
              connections {} (refused {}, timed out {}), lease guard {} (fired {}, replaced {})",
             self.cfg.tickets.len(),
             c.decode_errors,
@@ -1006,6 +1026,7 @@ impl Daemon {
             c.elections_started,
             c.elections_won,
             c.tickets_lost,
+            c.term_ceiling_hits,
             self.store.writes,
             self.guard.as_ref().map_or(0, |g| g.write_failures),
             self.control.connections(),

@@ -1,9 +1,11 @@
 //! The state file: every ticket's term, vote and lease knowledge, written with
 //! fsync before any packet that depends on it leaves (`lease-safety.md` §6.3).
 //!
-//! Layout: `BRST`, a version byte, the postcard encoding of
-//! `Vec<(ticket name, PersistedTicket)>`, then a little-endian CRC-32 of all
-//! bytes before it. Written as temp file + fsync + rename + fsync of the
+//! Layout: `BRST`, a version byte (2), the little-endian formation
+//! fingerprint of the member list that wrote it (`Config::formation_fingerprint`),
+//! the postcard encoding of `Vec<(ticket name, PersistedTicket)>`, then a
+//! little-endian CRC-32 of all bytes before it. Version 1 files (no
+//! fingerprint, from before) are read as written under the current list. Written as temp file + fsync + rename + fsync of the
 //! directory, so a crash leaves the old or the new file, never a mix.
 
 use std::collections::BTreeMap;
@@ -16,7 +18,9 @@ use std::path::{Path, PathBuf};
 use booth_core::engine::{PersistedTicket, Restore};
 
 const MAGIC: &[u8; 4] = b"BRST";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Files of the first format carry no fingerprint.
+const VERSION_UNBOUND: u8 = 1;
 /// Larger files are not ours (64 tickets take well under 8 KiB).
 const FILE_MAX: u64 = 1 << 20;
 
@@ -67,10 +71,18 @@ pub enum Found {
     Valid(BTreeMap<String, PersistedTicket>),
     /// Present but unreadable or damaged: why.
     Damaged(String),
+    /// Intact, but written under another member list (reordered, inserted,
+    /// replaced) or by another member: its vote and leader indexes would
+    /// name the wrong members.
+    Foreign {
+        written: u32,
+        ours: u32,
+    },
 }
 
-/// Reads the state file.
-pub fn read(path: &Path) -> Found {
+/// Reads the state file; `fingerprint` is this member's
+/// `Config::formation_fingerprint`.
+pub fn read(path: &Path, fingerprint: u32) -> Found {
     let mut bytes = Vec::new();
     match File::open(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Found::Missing,
@@ -82,7 +94,11 @@ pub fn read(path: &Path) -> Found {
         }
     }
     match decode(&bytes) {
-        Ok(map) => Found::Valid(map),
+        Ok((Some(written), _)) if written != fingerprint => Found::Foreign {
+            written,
+            ours: fingerprint,
+        },
+        Ok((_, map)) => Found::Valid(map),
         Err(why) => Found::Damaged(why),
     }
 }
@@ -96,7 +112,7 @@ pub fn restores(found: &Found, tickets: &[&str], known_terms: &[u32]) -> Vec<Res
         .enumerate()
         .map(|(i, name)| match found {
             Found::Missing => Restore::Fresh,
-            Found::Damaged(_) => Restore::Amnesia {
+            Found::Damaged(_) | Found::Foreign { .. } => Restore::Amnesia {
                 term: known_terms.get(i).copied().unwrap_or(0),
             },
             Found::Valid(map) => match map.get(*name) {
@@ -123,7 +139,10 @@ pub fn restore_cib_grant(term: u32, me: usize) -> Restore {
     })
 }
 
-fn decode(bytes: &[u8]) -> Result<BTreeMap<String, PersistedTicket>, String> {
+/// The fingerprint (none in a version 1 file) and the entries.
+type Decoded = (Option<u32>, BTreeMap<String, PersistedTicket>);
+
+fn decode(bytes: &[u8]) -> Result<Decoded, String> {
     if bytes.len() as u64 > FILE_MAX {
         return Err("larger than any state file".to_owned());
     }
@@ -138,22 +157,28 @@ fn decode(bytes: &[u8]) -> Result<BTreeMap<String, PersistedTicket>, String> {
     if &body[..4] != MAGIC {
         return Err("not a booth-rs state file".to_owned());
     }
-    if body[4] != VERSION {
-        return Err(format!("unknown version {}", body[4]));
-    }
+    let (fingerprint, entries) = match body[4] {
+        VERSION_UNBOUND => (None, &body[5..]),
+        VERSION if body.len() >= 9 => (
+            Some(u32::from_le_bytes([body[5], body[6], body[7], body[8]])),
+            &body[9..],
+        ),
+        v => return Err(format!("unknown version {v}")),
+    };
     let (entries, rest): (Vec<(String, PersistedTicket)>, &[u8]) =
-        postcard::take_from_bytes(&body[5..]).map_err(|e| format!("undecodable: {e}"))?;
+        postcard::take_from_bytes(entries).map_err(|e| format!("undecodable: {e}"))?;
     if !rest.is_empty() {
         return Err("trailing bytes".to_owned());
     }
-    Ok(entries.into_iter().collect())
+    Ok((fingerprint, entries.into_iter().collect()))
 }
 
-fn encode(map: &BTreeMap<String, PersistedTicket>) -> Vec<u8> {
+fn encode(fingerprint: u32, map: &BTreeMap<String, PersistedTicket>) -> Vec<u8> {
     let entries: Vec<(&String, &PersistedTicket)> = map.iter().collect();
     let mut out = Vec::with_capacity(64 + 32 * entries.len());
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
+    out.extend_from_slice(&fingerprint.to_le_bytes());
     // Encoding plain strings and integers into a Vec cannot fail.
     let body = postcard::to_stdvec(&entries).unwrap_or_default();
     out.extend_from_slice(&body);
@@ -166,21 +191,24 @@ fn encode(map: &BTreeMap<String, PersistedTicket>) -> Vec<u8> {
 #[derive(Debug)]
 pub struct StateStore {
     path: PathBuf,
+    fingerprint: u32,
     entries: BTreeMap<String, PersistedTicket>,
     /// Writes done (for logs and tests).
     pub writes: u64,
 }
 
 impl StateStore {
-    /// A store starting from what was found (a damaged file is replaced at
-    /// the first write; entries of tickets no longer configured are kept).
-    pub fn new(path: PathBuf, found: &Found) -> Self {
+    /// A store starting from what was found (a damaged or foreign file is
+    /// replaced at the first write; entries of tickets no longer configured
+    /// are kept).
+    pub fn new(path: PathBuf, fingerprint: u32, found: &Found) -> Self {
         let entries = match found {
             Found::Valid(map) => map.clone(),
             _ => BTreeMap::new(),
         };
         StateStore {
             path,
+            fingerprint,
             entries,
             writes: 0,
         }
@@ -193,7 +221,7 @@ impl StateStore {
     /// Records one ticket's state and writes the whole file durably.
     pub fn persist(&mut self, ticket: &str, state: PersistedTicket) -> io::Result<()> {
         self.entries.insert(ticket.to_owned(), state);
-        write_atomic(&self.path, &encode(&self.entries))?;
+        write_atomic(&self.path, &encode(self.fingerprint, &self.entries))?;
         self.writes += 1;
         Ok(())
     }
@@ -260,6 +288,8 @@ mod tests {
         d
     }
 
+    const FP: u32 = 0x5EED_F00D;
+
     fn state(term: u32) -> PersistedTicket {
         PersistedTicket {
             term,
@@ -274,14 +304,14 @@ mod tests {
     fn round_trip_and_restores() {
         let dir = temp_dir("rt");
         let path = dir.join("booth.state");
-        assert_eq!(read(&path), Found::Missing);
+        assert_eq!(read(&path, FP), Found::Missing);
         assert_eq!(restores(&Found::Missing, &["a"], &[]), vec![Restore::Fresh]);
-        let mut store = StateStore::new(path.clone(), &Found::Missing);
+        let mut store = StateStore::new(path.clone(), FP, &Found::Missing);
         store.check_writable().unwrap();
         store.persist("tA", state(7)).unwrap();
         store.persist("tB", PersistedTicket::default()).unwrap();
         store.persist("tA", state(8)).unwrap();
-        let found = read(&path);
+        let found = read(&path, FP);
         let Found::Valid(map) = &found else {
             panic!("{found:?}")
         };
@@ -307,7 +337,7 @@ mod tests {
     fn corruption_means_amnesia() {
         let dir = temp_dir("bad");
         let path = dir.join("booth.state");
-        let mut store = StateStore::new(path.clone(), &Found::Missing);
+        let mut store = StateStore::new(path.clone(), FP, &Found::Missing);
         store.persist("tA", state(3)).unwrap();
         let good = fs::read(&path).unwrap();
 
@@ -316,7 +346,7 @@ mod tests {
             let mut bad = good.clone();
             bad[i] ^= 0x10;
             fs::write(&path, &bad).unwrap();
-            let found = read(&path);
+            let found = read(&path, FP);
             assert!(matches!(found, Found::Damaged(_)), "byte {i}: {found:?}");
             assert_eq!(
                 restores(&found, &["tA", "tZ"], &[5]),
@@ -330,12 +360,55 @@ mod tests {
             b"hello world, not a state",
         ] {
             fs::write(&path, bad).unwrap();
-            assert!(matches!(read(&path), Found::Damaged(_)));
+            assert!(matches!(read(&path, FP), Found::Damaged(_)));
         }
         // A damaged file is replaced by the next write.
-        let mut store = StateStore::new(path.clone(), &read(&path));
+        let mut store = StateStore::new(path.clone(), FP, &read(&path, FP));
         store.persist("tA", state(4)).unwrap();
-        assert!(matches!(read(&path), Found::Valid(_)));
+        assert!(matches!(read(&path, FP), Found::Valid(_)));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn another_member_list_or_member_means_amnesia() {
+        let dir = temp_dir("foreign");
+        let path = dir.join("booth.state");
+        let mut store = StateStore::new(path.clone(), FP, &Found::Missing);
+        store.persist("tA", state(3)).unwrap();
+        let found = read(&path, FP ^ 1);
+        assert_eq!(
+            found,
+            Found::Foreign {
+                written: FP,
+                ours: FP ^ 1
+            }
+        );
+        assert_eq!(
+            restores(&found, &["tA"], &[6]),
+            vec![Restore::Amnesia { term: 6 }]
+        );
+        // The next write binds the file to the new list.
+        let mut store = StateStore::new(path.clone(), FP ^ 1, &found);
+        store.persist("tA", state(7)).unwrap();
+        assert!(matches!(read(&path, FP ^ 1), Found::Valid(_)));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_first_format_file_is_still_read() {
+        let dir = temp_dir("v1");
+        let path = dir.join("booth.state");
+        let entries = vec![("tA".to_owned(), state(5))];
+        let mut bytes = MAGIC.to_vec();
+        bytes.push(VERSION_UNBOUND);
+        bytes.extend_from_slice(&postcard::to_stdvec(&entries).unwrap());
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        fs::write(&path, &bytes).unwrap();
+        let Found::Valid(map) = read(&path, FP) else {
+            panic!("{:?}", read(&path, FP))
+        };
+        assert_eq!(map.get("tA"), Some(&state(5)));
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -345,7 +418,7 @@ mod tests {
         // A directory where the file should be: open works, read fails.
         let path = dir.join("booth.state");
         fs::create_dir(&path).unwrap();
-        assert!(matches!(read(&path), Found::Damaged(_)));
+        assert!(matches!(read(&path, FP), Found::Damaged(_)));
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -739,6 +739,16 @@ impl Formation {
         self.members[i].config = Some((path, key.map(<[u8]>::to_vec)));
     }
 
+    /// Member `i` uses its own copy of the configuration, `text`, from its
+    /// next start on (with the shared key, if any).
+    pub fn set_member_config(&mut self, i: usize, text: &str) {
+        let sub = self.dir.join(format!("own-config-{i}"));
+        fs::create_dir_all(&sub).expect("member config dir");
+        let path = sub.join("booth.conf");
+        fs::write(&path, text).expect("member config");
+        self.members[i].config = Some((path, self.key.clone()));
+    }
+
     /// Member `i` goes back to the shared configuration.
     pub fn use_shared_config(&mut self, i: usize) {
         self.members[i].config = None;
