@@ -223,7 +223,19 @@ fn start(
     let state_path = persist::default_path(&cfg.name, member.addr);
     drop_privileges(&cfg, role, &state_path)?;
     let fingerprint = cfg.core.formation_fingerprint(me);
-    let found = persist::read(&state_path, fingerprint);
+    let mut found = persist::read(&state_path, fingerprint);
+    let legacy = persist::legacy_path(&cfg.name);
+    if matches!(found, Found::Missing) && legacy.exists() {
+        // Upgraded from a build that kept one file per config name: its
+        // promises still bind us if it was written by this very member
+        // (read() checks the member binding; anything else is amnesia).
+        log::info!(
+            "no state file {} yet: reading {} of the earlier layout",
+            state_path.display(),
+            legacy.display()
+        );
+        found = persist::read(&legacy, fingerprint);
+    }
     let store = StateStore::new(state_path.clone(), fingerprint, &found);
     store.check_writable().map_err(|e| {
         DaemonError::State(format!(
@@ -250,7 +262,9 @@ fn start(
             if let Some(&(term, true)) = cib.get(i) {
                 *r = persist::restore_cib_grant(term, me);
                 log::info!(
-                    "ticket {}: no state file, and the CIB says it is granted to this site                      (term {term}): re-acquiring it if the other members still see us as                      its holder",
+                    "ticket {}: no state file, and the CIB says it is granted to this site \
+                     (term {term}): re-acquiring it if the other members still see us as \
+                     its holder",
                     names[i]
                 );
             }

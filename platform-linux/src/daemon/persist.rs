@@ -42,6 +42,18 @@ pub fn default_path(name: &str, me: SocketAddr) -> PathBuf {
     dir.join(format!("{name}@{me}")).join("tickets.state")
 }
 
+/// `<dir>/<name>.state`: where earlier booth-rs builds kept the state of
+/// every member with this config name. Read once when the per-instance file
+/// does not exist yet; [`read`]'s member binding decides whether it is ours.
+pub fn legacy_path(name: &str) -> PathBuf {
+    let per_instance = default_path(name, SocketAddr::from(([0, 0, 0, 0], 0)));
+    let dir = per_instance
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new(DEFAULT_DIR));
+    dir.join(format!("{name}.state"))
+}
+
 /// Creates the directory of `state` (and its parents) and, when `owner` is
 /// given (we are root, about to become that user), hands the directory and
 /// the files in it to the owner. Only our own per-instance directory is
@@ -432,6 +444,15 @@ mod tests {
         assert_ne!(p, default_path("other", a));
         let v6: SocketAddr = "[fd00::1]:9929".parse().unwrap();
         assert!(default_path("booth", v6).ends_with("booth@[fd00::1]:9929/tickets.state"));
+    }
+
+    #[test]
+    fn legacy_path_is_beside_the_instance_directories() {
+        let a: SocketAddr = "127.0.0.2:9929".parse().unwrap();
+        let inst = default_path("booth", a);
+        let old = legacy_path("booth");
+        assert_eq!(old.parent(), inst.parent().unwrap().parent());
+        assert!(old.ends_with("booth.state"));
     }
 
     #[test]
