@@ -975,6 +975,12 @@ fn status_not_running_plain_and_json() {
     fs::write(&bad, "port = 9929x\n").unwrap();
     let out = run(&dir, "booth", &["status", "-c", s(&bad), "-l", s(&lock)]);
     out.assert_code(1);
+    out.assert_err("bad.conf:1:");
+    // A missing one too, and it says so (booth logs why; pcs shows stderr).
+    let gone = dir.join("gone.conf");
+    let out = run(&dir, "booth", &["status", "-c", s(&gone)]);
+    out.assert_code(1);
+    out.assert_err("gone.conf: cannot read the configuration");
 }
 
 /// A real `boothd daemon` in the foreground, stopped on drop.

@@ -30,6 +30,9 @@ struct Cluster {
     dir: PathBuf,
     port: u16,
     procs: [Option<Child>; 3],
+    /// One `BOOTH_STATE_DIR` for every member (as on a host running several
+    /// members), instead of one each.
+    shared_state: bool,
 }
 
 impl Drop for Cluster {
@@ -95,6 +98,7 @@ impl Cluster {
             dir,
             port,
             procs: [None, None, None],
+            shared_state: false,
         }
     }
 
@@ -116,7 +120,11 @@ impl Cluster {
             self.dir.join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let state = self.dir.join(format!("state{i}"));
+        let state = if self.shared_state {
+            self.dir.join("state")
+        } else {
+            self.dir.join(format!("state{i}"))
+        };
         fs::create_dir_all(&state).unwrap();
         let out = fs::OpenOptions::new()
             .create(true)
@@ -618,4 +626,75 @@ fn before_acquire_handler_gates_the_grant() {
             .any(|(_, a)| a.starts_with(&grant_line(ID_A)))
             .then_some(())
     });
+}
+
+/// A configuration as `crm cluster geo_init` writes it (quoted values, booth's
+/// default users, `expire = 20` / `timeout = 2` with booth's default retries,
+/// which booth itself refuses) starts: the retries are lowered with a
+/// warning, and as root the default group `nobody`, missing on Debian,
+/// becomes `nogroup` with one log line. A site and the arbitrator of the same
+/// config name share one state directory root but get a directory each.
+#[test]
+fn stock_config_starts_and_members_do_not_share_state() {
+    let mut c = Cluster::new();
+    c.shared_state = true;
+    let cfg = format!(
+        "transport=\"UDP\"\nport=\"{}\"\narbitrator=\"{}\"\nsite=\"{}\"\nsite=\"{}\"\n\
+         authfile=\"{}\"\nticket=\"ticketA\"\nexpire=\"20\"\ntimeout=\"2\"\n",
+        c.port,
+        IPS[2],
+        IPS[0],
+        IPS[1],
+        c.dir.join("authkey").display()
+    );
+    fs::write(c.dir.join("booth.conf"), cfg).unwrap();
+    c.start(2);
+    c.start(0);
+    for i in [2, 0] {
+        wait_for(15, "the member to answer list", || c.list(i));
+    }
+    let log = fs::read_to_string(c.dir.join("daemon2.out")).unwrap();
+    assert!(log.contains("using retries = 3 instead"), "{log}");
+    let root = current_user() == "root";
+    let no_nobody_group = !Command::new("getent")
+        .args(["group", "nobody"])
+        .status()
+        .unwrap()
+        .success();
+    if root && no_nobody_group {
+        assert!(
+            log.contains("group \"nobody\" does not exist on this system: using \"nogroup\""),
+            "{log}"
+        );
+    }
+    let state = c.dir.join("state");
+    for ip in [IPS[0], IPS[2]] {
+        let d = state.join(format!("booth@{ip}:{}", c.port));
+        assert!(d.is_dir(), "no state directory {d:?}");
+    }
+    // Only the site has a lease guard, listening in its own directory.
+    let guard = state.join(format!("booth@{}:{}/tickets.guard", IPS[0], c.port));
+    assert!(guard.exists(), "{guard:?}");
+}
+
+/// booth never kills the before-acquire-handler (its own service-runnable
+/// may take longer than `timeout`); without `handler-timeout` neither do we:
+/// a handler that takes twice `timeout` (1 s here) still lets the grant
+/// through.
+#[test]
+fn slow_handler_is_not_killed_by_default() {
+    let mut c = Cluster::with_ticket_lines("    before-acquire-handler = @DIR@/slow.sh\n");
+    let script = c.dir.join("slow.sh");
+    fs::write(&script, "#!/bin/sh\nsleep 2\nexit 0\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    for i in 0..3 {
+        c.start(i);
+    }
+    for i in 0..3 {
+        wait_for(10, "the daemons to answer list", || c.list(i));
+    }
+    let started = Instant::now();
+    let r = c.request(0, Cmd::Grant, "ticketA", 0);
+    assert_eq!(r.last().unwrap().result, Some(ResultCode::Success), "{r:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "{r:?}");
 }

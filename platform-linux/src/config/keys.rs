@@ -865,14 +865,17 @@ impl<'a> Builder<'a> {
             } else {
                 automatic.join(", ")
             };
-            self.error(
+            // Only liveness suffers (a majority is still needed to hold a
+            // ticket), and booth starts such a file, so we do too.
+            self.warn(
                 last,
                 role_key(self.members[n - 1].role),
                 format!(
                     "{n} members ({sites} sites, {} arbitrators) is an even number: if the \
                      formation splits into two halves, neither has a majority and the automatic \
-                     tickets ({shown}) cannot fail over; add or remove an arbitrator, or set \
-                     allow-even-members = yes to accept this (booth only warns)",
+                     tickets ({shown}) cannot fail over; add or remove an arbitrator (booth \
+                     warns too; allow-even-members = yes silences this in files no booth 1.x \
+                     member reads)",
                     n - sites
                 ),
             );
@@ -950,14 +953,14 @@ impl<'a> Builder<'a> {
                     ),
                 );
             }
-            if t.handler.is_none() && matches!(t.handler_timeout.from, Source::Line(_)) {
+            if let (None, Some(ht)) = (&t.handler, &t.handler_timeout) {
                 self.warn(
                     t.line,
                     "handler-timeout",
                     format!(
                         "ticket {q}: handler-timeout = {} is set but there is no \
                          before-acquire-handler",
-                        fmt_ms(t.handler_timeout.value)
+                        fmt_ms(ht.value)
                     ),
                 );
             }
@@ -967,7 +970,7 @@ impl<'a> Builder<'a> {
     /// Ends the file: cross-checks, key file, and the core configuration.
     pub(crate) fn finish(mut self) -> Result<Loaded, ConfigError> {
         let drafts = std::mem::take(&mut self.tickets);
-        let tickets: Vec<Ticket> = drafts.into_iter().map(Draft::resolve).collect();
+        let mut tickets: Vec<Ticket> = drafts.into_iter().map(Draft::resolve).collect();
         if self.errors.is_empty() {
             self.check_members(&tickets);
         }
@@ -998,6 +1001,13 @@ impl<'a> Builder<'a> {
                     quote(&value)
                 ),
             );
+        }
+
+        for t in &mut tickets {
+            for w in timing::make_safe(t, unit) {
+                let d = self.diag(w.line, w.key, w.message);
+                self.warnings.push(d);
+            }
         }
 
         let mut core = Config::<MAX_TICKETS>::new();

@@ -12,8 +12,6 @@
 //! * an unquoted value followed by `# comment` (booth makes the comment part of
 //!   the value, #33);
 //! * `transport = SCTP` (accepted by booth, sends nothing, #35);
-//! * an even number of members when any ticket is automatic, unless
-//!   `allow-even-members = yes` (booth only warns, #36);
 //! * a key file whose key starts with 0x00 (booth then runs without
 //!   authentication, #12) or that is longer than booth reads (#13);
 //! * timing relations that could let two sites hold a ticket at once
@@ -21,6 +19,8 @@
 //!
 //! Values booth accepts but that do nothing, or defaults we consider unsafe,
 //! are reported in [`Loaded::warnings`] (`weights`, an unset `acquire-after`,
+//! an even member count with automatic tickets (#36), timings lowered to be
+//! safe,
 //! a millisecond wire unit, an unusual `mode`, a key given twice...).
 //!
 //! Numbers are read strictly: where booth would take the leading digits of
@@ -33,10 +33,10 @@
 //!
 //! | Key | Where | Default | Meaning |
 //! |---|---|---|---|
-//! | `allow-even-members` | global | `no` | accept an even member count with automatic tickets |
+//! | `allow-even-members` | global | `no` | no warning for an even member count with automatic tickets |
 //! | `max-clock-drift` | ticket | `1000` | bound ρ on any member's clock-rate error, in ppm (optional `ppm` suffix) |
 //! | `safety-margin` | ticket | `100ms` | time the holder gives up before its drift-corrected deadline |
-//! | `handler-timeout` | ticket | `timeout` | longest run of the before-acquire-handler; must be below `renewal-freq` |
+//! | `handler-timeout` | ticket | none | longest run of the before-acquire-handler; must be below `renewal-freq` |
 //! | `stop-time` | ticket | `0` | worst-case time for this site's resources to stop or be fenced; when set, `acquire-after` must be at least `stop-time + 2·ρ·expire` (`lease-safety.md` §3) |
 //!
 //! The four ticket keys may be set in `__defaults__` and are then inherited.
@@ -124,8 +124,10 @@ pub struct TicketInfo {
     /// `before-acquire-handler`, split on whitespace (program or directory
     /// first, at most 16 words).
     pub handler: Option<Vec<String>>,
-    /// Longest run of the handler (extension key; default `timeout`).
-    pub handler_timeout: Duration,
+    /// Longest run of the handler (extension key). None, the default, is
+    /// booth's behaviour: the handler is never killed (booth's own
+    /// `service-runnable` may take longer than `timeout`).
+    pub handler_timeout: Option<Duration>,
     pub attr_prereqs: Vec<AttrPrereq>,
     /// `weights`, parsed but unused (as in booth).
     pub weights: Option<Vec<u32>>,
@@ -159,6 +161,16 @@ pub struct Loaded {
     pub allow_even_members: bool,
     /// Things booth accepts that deserve attention; the file is usable.
     pub warnings: Vec<Diagnostic>,
+}
+
+impl MemberInfo {
+    /// The address as booth prints it (list, peers, status, the lock file,
+    /// `BOOTH_LOCAL`, the process title): booth replaces a host name by the
+    /// first address it resolves to when it reads the file, so a name never
+    /// appears in its output.
+    pub fn shown(&self) -> String {
+        self.addr.ip().to_string()
+    }
 }
 
 impl Loaded {

@@ -108,9 +108,6 @@ impl Draft {
             self.expire.value / 2,
             Source::Derived("expire / 2"),
         ));
-        let handler_timeout = self
-            .handler_timeout
-            .unwrap_or(Setting::new(self.timeout.value, Source::Derived("timeout")));
         Ticket {
             acquire_after_given: self.acquire_after.is_some(),
             acquire_after: self.acquire_after.unwrap_or(Setting::default(0)),
@@ -122,7 +119,7 @@ impl Draft {
             retries: self.retries,
             renewal,
             handler: self.handler,
-            handler_timeout,
+            handler_timeout: self.handler_timeout,
             prereqs: self.prereqs,
             weights: self.weights,
             drift: self.drift,
@@ -145,7 +142,8 @@ pub(crate) struct Ticket {
     pub acquire_after: Setting<u64>,
     pub acquire_after_given: bool,
     pub handler: Option<Setting<Vec<String>>>,
-    pub handler_timeout: Setting<u64>,
+    /// None: booth's behaviour, the handler runs as long as it takes.
+    pub handler_timeout: Option<Setting<u64>>,
     pub prereqs: Vec<AttrPrereq>,
     pub weights: Option<Setting<Vec<u32>>>,
     pub drift: Setting<u32>,
@@ -173,7 +171,7 @@ impl Ticket {
             name: self.name.clone(),
             line: self.line,
             handler: self.handler.as_ref().map(|h| h.value.clone()),
-            handler_timeout: Duration(self.handler_timeout.value),
+            handler_timeout: self.handler_timeout.as_ref().map(|s| Duration(s.value)),
             attr_prereqs: self.prereqs.clone(),
             weights: self.weights.as_ref().map(|w| w.value.clone()),
             stop_time: Duration(self.stop_time.value),

@@ -334,6 +334,94 @@ pub(crate) fn explain(e: CoreError, ctx: &Ctx<'_>) -> Problem {
     }
 }
 
+/// Lowers `retries` (not below booth's minimum of 3), then `timeout`, then
+/// `renewal-freq`, until the ticket meets the two renewal relations of
+/// [`Config::validate`]. Each of these only makes the holder resend or renew
+/// sooner, so the result is at least as safe as the file and the lease itself
+/// is untouched; a file booth 1.x accepts must start, and we would rather run
+/// it with a warning than refuse it. Returns one warning per change.
+/// Whatever cannot be fixed this way is left for [`check_ticket`] to refuse.
+pub(crate) fn make_safe(t: &mut Ticket, unit: WireTimeUnit) -> Vec<Problem> {
+    let mut warnings = Vec::new();
+    if t.mode.value == Mode::Manual || t.timeout.value == 0 || !(3..=100).contains(&t.retries.value)
+    {
+        return warnings;
+    }
+    warnings.extend(fit_retries(t));
+    let Some(core_t) = t.to_core() else {
+        return warnings;
+    };
+    let sent = Duration(t.expire.value - t.expire.value % unit.millis());
+    let lease = core_t.holder_lease(sent, unit).as_millis();
+    if t.renewal.value + t.timeout.value >= lease && lease > t.timeout.value + 1 {
+        let new = lease - t.timeout.value - 1;
+        warnings.push(Problem {
+            line: Some(t.line),
+            key: Some("renewal-freq"),
+            message: format!(
+                "ticket {}: renewal-freq + timeout = {} + {} is not less than the holder's \
+                 own lease of {} (expire = {} less clock drift, one wire unit and \
+                 safety-margin); renewing every {} instead so the holder renews before its \
+                 lease ends",
+                quote(&t.name),
+                fmt_ms(t.renewal.value),
+                fmt_ms(t.timeout.value),
+                fmt_ms(lease),
+                fmt_ms(t.expire.value),
+                fmt_ms(new)
+            ),
+        });
+        t.renewal = Setting::new(new, Source::Derived("lowered to fit the lease"));
+        warnings.extend(fit_retries(t));
+    }
+    warnings
+}
+
+/// booth's rule `timeout × (retries + 1) < renewal-freq`, met by lowering
+/// retries or, when even 3 do not fit, the resend interval.
+fn fit_retries(t: &mut Ticket) -> Option<Problem> {
+    let tries = u64::from(t.retries.value) + 1;
+    if t.timeout.value.saturating_mul(tries) < t.renewal.value {
+        return None;
+    }
+    let before = format!(
+        "ticket {}: timeout × (retries + 1) = {} × {tries} = {} is not less than \
+         renewal-freq = {} (booth 1.x refuses this file)",
+        quote(&t.name),
+        fmt_ms(t.timeout.value),
+        fmt_ms(t.timeout.value.saturating_mul(tries)),
+        fmt_ms(t.renewal.value)
+    );
+    let lowered = Source::Derived("lowered to fit renewal-freq");
+    // Largest retries r with timeout × (r + 1) < renewal-freq.
+    let fit = (t.renewal.value.saturating_sub(1) / t.timeout.value).saturating_sub(1);
+    let (key, message) = if fit >= 3 {
+        let r = fit.min(100) as u8;
+        t.retries = Setting::new(r, lowered);
+        ("retries", format!("{before}; using retries = {r} instead"))
+    } else {
+        let timeout = t.renewal.value.saturating_sub(1) / 4;
+        if timeout == 0 {
+            return None;
+        }
+        t.retries = Setting::new(3, lowered);
+        t.timeout = Setting::new(timeout, lowered);
+        (
+            "timeout",
+            format!(
+                "{before}; using retries = 3 and timeout = {} instead (the resend interval \
+                 only; the lease is unchanged)",
+                fmt_ms(timeout)
+            ),
+        )
+    };
+    Some(Problem {
+        line: Some(t.line),
+        key: Some(key),
+        message,
+    })
+}
+
 /// All timing problems of one ticket: the core's relations (run on this ticket
 /// alone, so every ticket gets checked) and our `handler-timeout` and
 /// `stop-time` rules.
@@ -364,16 +452,18 @@ pub(crate) fn check_ticket(
         return problems;
     }
     let name = quote(&t.name);
-    // Only a configured handler runs; with the default (= timeout) this holds
-    // whenever booth's retry rule does, so it is not reported twice.
-    if t.handler.is_some() && problems.is_empty() && t.handler_timeout.value >= t.renewal.value {
+    // Only a configured handler with a configured timeout is killed.
+    let handler_timeout = t.handler_timeout.as_ref().filter(|_| t.handler.is_some());
+    if let Some(ht) =
+        handler_timeout.filter(|ht| problems.is_empty() && ht.value >= t.renewal.value)
+    {
         problems.push(Problem {
             line: Some(t.line),
             key: Some("handler-timeout"),
             message: format!(
                 "ticket {name}: {} must be less than {}: the before-acquire-handler runs before \
                  every renewal and has to finish before the next one is due",
-                time("handler-timeout", &t.handler_timeout),
+                time("handler-timeout", ht),
                 time("renewal-freq", &t.renewal)
             ),
         });

@@ -18,7 +18,7 @@ use booth_core::engine::{
 use booth_core::wire::{self, ReplayWindow};
 use booth_core::{Duration, Instant, Now, Role, MAX_MEMBERS};
 
-use crate::config::{Loaded, MAX_TICKETS};
+use crate::config::{Loaded, MemberInfo, MAX_TICKETS};
 
 use super::child::Reaper;
 use super::cib::{self, AttrJob};
@@ -121,7 +121,19 @@ pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         }
     }
     let mut lock = None;
+    let title = super::proctitle::booth_title(
+        &cfg.path.display().to_string(),
+        role_word(cfg.members[me].role),
+        &cfg.members[me].shown(),
+        cfg.port,
+    );
     let result = start(&opts, cfg, me, &mut lock).and_then(|mut d| {
+        // After the guard is started (it gets its own argv), before the
+        // agent's first monitor: booth's title, so `ps | grep boothd.*CONF`
+        // finds this process and not the guard.
+        if let Err(e) = super::proctitle::set(&title) {
+            log::warn!("cannot set the process title \"{title}\": {e}");
+        }
         if let Some(r) = ready.as_mut() {
             r.ok();
         }
@@ -187,7 +199,7 @@ fn start(
         role,
         cfg_name: cfg.name.clone(),
         id: member.id.0,
-        addr: member.text.clone(),
+        addr: member.shown(),
         port: cfg.port,
     };
     lock.write_state(&dstate).map_err(|e| DaemonError::Lock {
@@ -208,10 +220,22 @@ fn start(
         error,
     })?;
 
-    let state_path = persist::default_path(&cfg.name);
+    let state_path = persist::default_path(&cfg.name, member.addr);
     drop_privileges(&cfg, role, &state_path)?;
     let fingerprint = cfg.core.formation_fingerprint(me);
-    let found = persist::read(&state_path, fingerprint);
+    let mut found = persist::read(&state_path, fingerprint);
+    let legacy = persist::legacy_path(&cfg.name);
+    if matches!(found, Found::Missing) && legacy.exists() {
+        // Upgraded from a build that kept one file per config name: its
+        // promises still bind us if it was written by this very member
+        // (read() checks the member binding; anything else is amnesia).
+        log::info!(
+            "no state file {} yet: reading {} of the earlier layout",
+            state_path.display(),
+            legacy.display()
+        );
+        found = persist::read(&legacy, fingerprint);
+    }
     let store = StateStore::new(state_path.clone(), fingerprint, &found);
     store.check_writable().map_err(|e| {
         DaemonError::State(format!(
@@ -238,7 +262,9 @@ fn start(
             if let Some(&(term, true)) = cib.get(i) {
                 *r = persist::restore_cib_grant(term, me);
                 log::info!(
-                    "ticket {}: no state file, and the CIB says it is granted to this site                      (term {term}): re-acquiring it if the other members still see us as                      its holder",
+                    "ticket {}: no state file, and the CIB says it is granted to this site \
+                     (term {term}): re-acquiring it if the other members still see us as \
+                     its holder",
                     names[i]
                 );
             }
@@ -309,7 +335,7 @@ fn start(
             Role::Site => "site",
             Role::Arbitrator => "arbitrator",
         },
-        member.text,
+        member.shown(),
         member.id.0,
         cfg.port,
         cfg.path.display(),
@@ -317,7 +343,7 @@ fn start(
         cfg.tickets.len()
     );
 
-    let addrs: Vec<String> = cfg.members.iter().map(|m| m.text.clone()).collect();
+    let addrs: Vec<String> = cfg.members.iter().map(MemberInfo::shown).collect();
     let member_by_ip = cfg
         .members
         .iter()
@@ -374,7 +400,7 @@ fn drop_privileges(cfg: &Loaded, role: Role, state: &std::path::Path) -> Result<
         );
         return Ok(());
     }
-    let ids = privileges::resolve(user, group).map_err(|e| {
+    let (ids, used_group) = privileges::resolve_with_fallback(user, group).map_err(|e| {
         DaemonError::Privileges(format!(
             "{e}; create it or set {} in {}",
             match role {
@@ -384,15 +410,18 @@ fn drop_privileges(cfg: &Loaded, role: Role, state: &std::path::Path) -> Result<
             cfg.path.display()
         ))
     })?;
-    if let Some(dir) = state.parent() {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| DaemonError::State(format!("cannot create {}: {e}", dir.display())))?;
-            std::os::unix::fs::chown(dir, Some(ids.uid), Some(ids.gid)).map_err(|e| {
-                DaemonError::State(format!("cannot hand {} to {user}: {e}", dir.display()))
-            })?;
-        }
+    if used_group != group {
+        log::info!(
+            "group \"{group}\" does not exist on this system: using \"{used_group}\" instead, as \
+             booth effectively does"
+        );
     }
+    let group = used_group;
+    // The instance's own directory is handed to its user on every start,
+    // whoever created it or its parent (booth 1.x, a package, an earlier
+    // run as another user); the parent itself is left as it is.
+    persist::prepare_instance_dir(state, Some((ids.uid, ids.gid)))
+        .map_err(|e| DaemonError::State(format!("{}: {e}", state.display())))?;
     // Keep the kernel's OOM killer off the daemon, as booth does.
     let _ = std::fs::write("/proc/self/oom_score_adj", "-999");
     privileges::drop_to(ids).map_err(|e| DaemonError::Privileges(e.to_string()))?;
@@ -966,7 +995,13 @@ impl Daemon {
             term,
         };
         log::info!("ticket {name}: running the before-acquire-handler ({reason:?}, term {term})");
-        let deadline = now.mono + info.handler_timeout.max(Duration(1));
+        // Without handler-timeout the handler runs as long as it takes, as
+        // in booth; the lease still ends on time, the handler only delays
+        // the renewal.
+        let deadline = match info.handler_timeout {
+            Some(t) => now.mono + t.max(Duration(1)),
+            None => now.mono + Duration(u64::MAX / 4),
+        };
         if let Some(done) =
             self.handlers
                 .start(ticket, &argv, env, now.mono, deadline, &mut self.reaper)

@@ -186,6 +186,10 @@ pub fn main(args: &[String]) -> i32 {
         dlog::Sink::Syslog
     };
     dlog::init(sink, dlog::level_for(u32::from(opts.debug)));
+    // /proc/PID/comm too (pgrep, pidof, top): the executable is boothd, but
+    // `pkill boothd` must not take the guard for the daemon.
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"booth-guard".as_ptr()) };
     // SAFETY: the daemon passed us this descriptor (a listening unix
     // socket) for our exclusive use; nothing else in this process owns it.
     let listener = unsafe { Socket::from_raw_fd(opts.listen_fd) };

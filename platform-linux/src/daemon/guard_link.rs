@@ -17,6 +17,9 @@ use super::guard_proto::{self, CommitMsg, FromGuard, ToGuard, MAX_RECORD};
 
 /// Ping period.
 const PING_EVERY: Duration = Duration::from_secs(1);
+
+/// The guard's program name in `ps`: it must not contain "boothd".
+pub const GUARD_ARG0: &str = "booth-lease-guard";
 /// A guard silent for this long is killed and replaced.
 const SILENCE: Duration = Duration::from_secs(5);
 /// Shortest interval between two guard starts.
@@ -146,7 +149,8 @@ impl GuardLink {
         Ok(())
     }
 
-    /// Binds the socket, starts `boothd guard` on it, connects.
+    /// Binds the socket, starts the guard (`booth-lease-guard guard …`) on
+    /// it, connects.
     fn start_guard(&mut self, addr: &SockAddr) -> io::Result<Socket> {
         match std::fs::remove_file(&self.path) {
             Ok(()) => {}
@@ -158,7 +162,10 @@ impl GuardLink {
         listener.listen(4)?;
         let lfd = listener.as_raw_fd();
         let mut cmd = Command::new("/proc/self/exe");
-        cmd.arg0("boothd")
+        // Not "boothd": booth-site's monitor greps `ps` for boothd followed
+        // by the config name, and must not take a surviving guard for a
+        // running daemon (main.rs dispatches on the word "guard" alone).
+        cmd.arg0(GUARD_ARG0)
             .args(["guard", "--fd", &GUARD_FD.to_string(), "--instance"])
             .arg(&self.spawn.instance)
             .stdin(Stdio::null())

@@ -36,6 +36,7 @@ pub mod lockfile;
 pub mod log;
 pub mod persist;
 pub mod privileges;
+pub mod proctitle;
 pub mod ratelimit;
 mod requests;
 pub mod sd_notify;

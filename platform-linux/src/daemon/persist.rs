@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -28,13 +29,50 @@ pub const DEFAULT_DIR: &str = "/var/lib/booth";
 /// Environment variable overriding [`DEFAULT_DIR`] (tests, odd layouts).
 pub const DIR_ENV: &str = "BOOTH_STATE_DIR";
 
-/// `<dir>/<name>.state`, `dir` from `BOOTH_STATE_DIR` or [`DEFAULT_DIR`].
-pub fn default_path(name: &str) -> PathBuf {
+/// `<dir>/<name>@<addr>:<port>/tickets.state`, `dir` from `BOOTH_STATE_DIR`
+/// or [`DEFAULT_DIR`]. One directory per member instance, so a site and an
+/// arbitrator on one host, or two members of formations with the same
+/// config name, never share a state file or a guard socket (which lives
+/// beside it, [`super::guard_proto::socket_path`]).
+pub fn default_path(name: &str, me: SocketAddr) -> PathBuf {
     let dir = std::env::var_os(DIR_ENV)
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
+    dir.join(format!("{name}@{me}")).join("tickets.state")
+}
+
+/// `<dir>/<name>.state`: where earlier booth-rs builds kept the state of
+/// every member with this config name. Read once when the per-instance file
+/// does not exist yet; [`read`]'s member binding decides whether it is ours.
+pub fn legacy_path(name: &str) -> PathBuf {
+    let per_instance = default_path(name, SocketAddr::from(([0, 0, 0, 0], 0)));
+    let dir = per_instance
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new(DEFAULT_DIR));
     dir.join(format!("{name}.state"))
+}
+
+/// Creates the directory of `state` (and its parents) and, when `owner` is
+/// given (we are root, about to become that user), hands the directory and
+/// the files in it to the owner. Only our own per-instance directory is
+/// changed: `/var/lib/booth` itself may belong to booth 1.x or a package.
+pub fn prepare_instance_dir(
+    state: &Path,
+    owner: Option<(libc::uid_t, libc::gid_t)>,
+) -> io::Result<()> {
+    let dir = parent(state);
+    fs::create_dir_all(dir)?;
+    let Some((uid, gid)) = owner else {
+        return Ok(());
+    };
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
+    fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    for entry in fs::read_dir(dir)? {
+        std::os::unix::fs::lchown(entry?.path(), Some(uid), Some(gid))?;
+    }
+    Ok(())
 }
 
 /// What was found on disk at start.
@@ -397,9 +435,33 @@ mod tests {
     }
 
     #[test]
-    fn default_path_uses_name() {
-        let p = default_path("site1");
-        assert!(p.ends_with("site1.state"));
+    fn default_path_is_per_member_instance() {
+        let a: SocketAddr = "127.0.0.2:9929".parse().unwrap();
+        let b: SocketAddr = "127.0.0.4:9929".parse().unwrap();
+        let p = default_path("booth", a);
+        assert!(p.ends_with("booth@127.0.0.2:9929/tickets.state"), "{p:?}");
+        assert_ne!(p, default_path("booth", b));
+        assert_ne!(p, default_path("other", a));
+        let v6: SocketAddr = "[fd00::1]:9929".parse().unwrap();
+        assert!(default_path("booth", v6).ends_with("booth@[fd00::1]:9929/tickets.state"));
+    }
+
+    #[test]
+    fn legacy_path_is_beside_the_instance_directories() {
+        let a: SocketAddr = "127.0.0.2:9929".parse().unwrap();
+        let inst = default_path("booth", a);
+        let old = legacy_path("booth");
+        assert_eq!(old.parent(), inst.parent().unwrap().parent());
+        assert!(old.ends_with("booth.state"));
+    }
+
+    #[test]
+    fn instance_dir_is_created() {
+        let dir = std::env::temp_dir().join(format!("booth-persist-inst-{}", std::process::id()));
+        let state = dir.join("a/b@127.0.0.1:1/tickets.state");
+        prepare_instance_dir(&state, None).unwrap();
+        assert!(state.parent().unwrap().is_dir());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -46,6 +46,22 @@ pub fn resolve(user: &str, group: &str) -> Result<Ids, PrivError> {
     })
 }
 
+/// Where booth's default group `nobody` does not exist (Debian and its
+/// derivatives call it `nogroup`), the group to use instead.
+pub const NOBODY_FALLBACK: &str = "nogroup";
+
+/// [`resolve`], except that a missing group `nobody` (booth's default for
+/// arbitrators) becomes [`NOBODY_FALLBACK`]: booth 1.x starts with such a
+/// file, so we must too. Returns the group name actually used.
+pub fn resolve_with_fallback<'a>(user: &str, group: &'a str) -> Result<(Ids, &'a str), PrivError> {
+    match resolve(user, group) {
+        Err(PrivError::NoSuchGroup(_)) if group == "nobody" => {
+            resolve(user, NOBODY_FALLBACK).map(|ids| (ids, NOBODY_FALLBACK))
+        }
+        other => other.map(|ids| (ids, group)),
+    }
+}
+
 fn cstring(name: &str) -> Result<CString, PrivError> {
     CString::new(name).map_err(|_| PrivError::NoSuchUser(name.to_owned()))
 }

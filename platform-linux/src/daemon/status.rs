@@ -33,7 +33,11 @@ pub fn status(opts: &DaemonOptions) -> i32 {
     };
     let cfg = match load(opts) {
         Ok(c) => c,
-        Err(_) => return fail(CONFIG_ERROR, "Error reading configuration."),
+        Err(e) => {
+            // booth logs why to stderr; pcs and admins need to see it too.
+            eprintln!("{e}");
+            return fail(CONFIG_ERROR, "Error reading configuration.");
+        }
     };
     let me = match identify(&cfg, opts.local) {
         Ok(m) => m,
@@ -64,7 +68,8 @@ pub fn status(opts: &DaemonOptions) -> i32 {
     if opts.foreground {
         eprintln!(
             "Booth at {} port {} seems to be running.",
-            member.text, cfg.port
+            member.shown(),
+            cfg.port
         );
     }
     RUNNING

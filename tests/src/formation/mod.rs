@@ -1050,9 +1050,10 @@ impl Drop for Formation {
             }
         }
         for &h in &self.helpers {
-            // Only if it is still a boothd (the PID may have been reused).
+            // Only if it is still a boothd or our lease guard (titled
+            // booth-lease-guard; the PID may have been reused).
             let comm = fs::read_to_string(format!("/proc/{h}/cmdline")).unwrap_or_default();
-            if comm.contains("boothd") {
+            if comm.contains("boothd") || comm.contains("booth-lease-guard") {
                 signal(h, libc::SIGKILL);
             }
         }

@@ -779,9 +779,11 @@ impl Drop for Formation {
             }
         }
         for &h in &self.helpers {
-            // Only while it still is one of ours (PIDs are reused).
+            // Only while it still is one of ours, a daemon or a lease guard
+            // (titled booth-lease-guard); PIDs are reused.
             let cmd = fs::read(format!("/proc/{h}/cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmd).contains("boothd") {
+            let cmd = String::from_utf8_lossy(&cmd);
+            if cmd.contains("boothd") || cmd.contains("booth-lease-guard") {
                 // SAFETY: kill(2) on a PID we saw as our daemon's child.
                 unsafe {
                     libc::kill(h as libc::pid_t, libc::SIGKILL);
