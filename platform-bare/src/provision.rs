@@ -16,8 +16,8 @@
 //!
 //! The payload holds the shared HMAC key: treat a blob like the authfile.
 //! The ticket list is a postcard sequence, so a blob written from a
-//! `Config<64>` on the host decodes into a firmware's `Config<8>` as long as
-//! it has at most 8 tickets ([`BlobError::Payload`] otherwise).
+//! `Config<64>` on the host decodes into a firmware's `Config<8, 5>` as long
+//! as it has at most 8 tickets and 5 members ([`BlobError::Payload`] otherwise).
 
 use booth_core::{Config, MAX_MEMBERS};
 use heapless::Vec;
@@ -45,13 +45,13 @@ pub struct NetConfig {
 
 /// What the appliance is told at provisioning time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Provision<const TICKETS: usize> {
+pub struct Provision<const TICKETS: usize, const MEMBERS: usize = MAX_MEMBERS> {
     /// Members, tickets, timings, key, skew (as the engine runs them).
-    pub config: Config<TICKETS>,
+    pub config: Config<TICKETS, MEMBERS>,
     /// Our index in `config.members`.
     pub me: u8,
     /// Every member's address, in member order (ours included).
-    pub peers: Vec<Endpoint, MAX_MEMBERS>,
+    pub peers: Vec<Endpoint, MEMBERS>,
     pub net: NetConfig,
     /// Wall clock (Unix seconds) at provisioning: the floor of the appliance's
     /// wall clock at boot, for the auth header timestamp (see [`crate::clock`]).
@@ -79,7 +79,7 @@ pub enum BlobError {
     BufferTooSmall,
 }
 
-impl<const TICKETS: usize> Provision<TICKETS> {
+impl<const TICKETS: usize, const MEMBERS: usize> Provision<TICKETS, MEMBERS> {
     /// Writes the framed blob into `buf`, returning its length.
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BlobError> {
         self.check()?;

@@ -85,22 +85,22 @@ pub struct Stats {
 /// let mut app = restored.start(node);
 /// ```
 #[derive(Debug)]
-pub struct Restored<S, const TICKETS: usize> {
-    config: Config<TICKETS>,
+pub struct Restored<S, const TICKETS: usize, const MEMBERS: usize = MAX_MEMBERS> {
+    config: Config<TICKETS, MEMBERS>,
     me: usize,
     seed: u64,
-    peers: Vec<Endpoint, MAX_MEMBERS>,
+    peers: Vec<Endpoint, MEMBERS>,
     store: StateStore<S, TICKETS>,
     restores: Vec<Restore, TICKETS>,
     clock: WallClock,
     found: Found,
 }
 
-impl<S: Storage, const TICKETS: usize> Restored<S, TICKETS> {
+impl<S: Storage, const TICKETS: usize, const MEMBERS: usize> Restored<S, TICKETS, MEMBERS> {
     /// Reads the persisted state from `storage` for the provisioned
     /// formation and sets the wall clock. `mono` is the monotonic clock now.
     pub fn open(
-        prov: Provision<TICKETS>,
+        prov: Provision<TICKETS, MEMBERS>,
         storage: S,
         mono: Instant,
     ) -> Result<Self, StoreError<S::Error>> {
@@ -134,7 +134,11 @@ impl<S: Storage, const TICKETS: usize> Restored<S, TICKETS> {
     /// Step two: starts the engine in place (a `static` made with
     /// [`Node::unstarted`]) from the restored state. Call once.
     #[inline(never)]
-    pub fn start_node(&mut self, node: &mut Node<TICKETS>, mono: Instant) -> Result<(), NewError> {
+    pub fn start_node(
+        &mut self,
+        node: &mut Node<TICKETS, MEMBERS>,
+        mono: Instant,
+    ) -> Result<(), NewError> {
         let now = Now {
             mono,
             wall: self.clock.at(mono),
@@ -144,7 +148,10 @@ impl<S: Storage, const TICKETS: usize> Restored<S, TICKETS> {
     }
 
     /// Step three: the appliance around `node`.
-    pub fn start<'n>(self, node: &'n mut Node<TICKETS>) -> Appliance<'n, S, TICKETS> {
+    pub fn start<'n>(
+        self,
+        node: &'n mut Node<TICKETS, MEMBERS>,
+    ) -> Appliance<'n, S, TICKETS, MEMBERS> {
         Appliance {
             node,
             store: self.store,
@@ -172,10 +179,10 @@ impl<S: Storage, const TICKETS: usize> Restored<S, TICKETS> {
 
 /// A vote-only member: the engine, its persistent state and its peers' addresses.
 #[derive(Debug)]
-pub struct Appliance<'n, S, const TICKETS: usize> {
-    node: &'n mut Node<TICKETS>,
+pub struct Appliance<'n, S, const TICKETS: usize, const MEMBERS: usize = MAX_MEMBERS> {
+    node: &'n mut Node<TICKETS, MEMBERS>,
     store: StateStore<S, TICKETS>,
-    peers: Vec<Endpoint, MAX_MEMBERS>,
+    peers: Vec<Endpoint, MEMBERS>,
     clock: WallClock,
     /// One received datagram (booth reads at most 1024 bytes).
     rx: [u8; MAX_MSG_LEN],
@@ -190,7 +197,9 @@ pub struct Appliance<'n, S, const TICKETS: usize> {
     halted: bool,
 }
 
-impl<'n, S: Storage, const TICKETS: usize> Appliance<'n, S, TICKETS> {
+impl<'n, S: Storage, const TICKETS: usize, const MEMBERS: usize>
+    Appliance<'n, S, TICKETS, MEMBERS>
+{
     /// Handles due timers and up to [`MAX_DATAGRAMS_PER_POLL`] datagrams;
     /// returns when to poll again at the latest.
     pub fn poll(&mut self, mono: Instant, net: &mut impl Datagrams) -> Option<Instant> {
@@ -344,7 +353,7 @@ impl<'n, S: Storage, const TICKETS: usize> Appliance<'n, S, TICKETS> {
         engine
     }
 
-    pub fn node(&self) -> &Node<TICKETS> {
+    pub fn node(&self) -> &Node<TICKETS, MEMBERS> {
         self.node
     }
 

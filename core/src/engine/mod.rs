@@ -129,18 +129,21 @@ impl Incoming {
     }
 }
 
-/// One member: sites and arbitrators alike. `TICKETS` is the ticket capacity.
+/// One member: sites and arbitrators alike. `TICKETS` is the ticket capacity,
+/// `MEMBERS` the member capacity (at most [`MAX_MEMBERS`]: vote and ack
+/// masks are u16); per-member state (statistics, replay windows) is sized
+/// by it, so an appliance built for its formation pays for no more.
 #[derive(Debug)]
-pub struct Node<const TICKETS: usize> {
-    config: Config<TICKETS>,
+pub struct Node<const TICKETS: usize, const MEMBERS: usize = MAX_MEMBERS> {
+    config: Config<TICKETS, MEMBERS>,
     me: MemberIndex,
     tickets: Vec<Ticket, TICKETS>,
     out: Outbox,
     rng: Rng,
     waiters: Vec<Waiter, MAX_WAITERS>,
     replies: Deque<Event, REPLY_SLOTS>,
-    peers: [PeerStats; MAX_MEMBERS],
-    replay: [ReplayWindow; MAX_MEMBERS],
+    peers: [PeerStats; MEMBERS],
+    replay: [ReplayWindow; MEMBERS],
     /// Members heard from since start; `peer_up` those not yet reported.
     peers_seen: u16,
     peer_up: u16,
@@ -152,11 +155,11 @@ pub struct Node<const TICKETS: usize> {
     stamper: Stamper,
 }
 
-impl<const TICKETS: usize> Node<TICKETS> {
+impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
     /// A member starting now. `restore[i]` is ticket i's persisted state
     /// (missing entries are [`Restore::Fresh`]); `seed` drives election back-off.
     pub fn new(
-        config: Config<TICKETS>,
+        config: Config<TICKETS, MEMBERS>,
         me: MemberIndex,
         seed: u64,
         now: Now,
@@ -171,6 +174,7 @@ impl<const TICKETS: usize> Node<TICKETS> {
     /// fills in place: on a microcontroller the node never moves (and never
     /// needs a stack frame of its own size).
     pub const fn unstarted() -> Self {
+        const { assert!(MEMBERS <= MAX_MEMBERS, "vote and ack masks hold 16 members") };
         Node {
             config: Config::new(),
             me: 0,
@@ -179,8 +183,8 @@ impl<const TICKETS: usize> Node<TICKETS> {
             rng: Rng::new(0),
             waiters: Vec::new(),
             replies: Deque::new(),
-            peers: [PeerStats::ZERO; MAX_MEMBERS],
-            replay: [const { ReplayWindow::new() }; MAX_MEMBERS],
+            peers: [PeerStats::ZERO; MEMBERS],
+            replay: [const { ReplayWindow::new() }; MEMBERS],
             peers_seen: 0,
             peer_up: 0,
             counters: Counters::ZERO,
@@ -193,7 +197,7 @@ impl<const TICKETS: usize> Node<TICKETS> {
     /// unstarted.
     pub fn start(
         &mut self,
-        config: Config<TICKETS>,
+        config: Config<TICKETS, MEMBERS>,
         me: MemberIndex,
         seed: u64,
         now: Now,
@@ -550,7 +554,7 @@ impl<const TICKETS: usize> Node<TICKETS> {
 
     // --- views -----------------------------------------------------------
 
-    pub fn config(&self) -> &Config<TICKETS> {
+    pub fn config(&self) -> &Config<TICKETS, MEMBERS> {
         &self.config
     }
 
