@@ -143,10 +143,10 @@ impl World {
 
     fn start_app(&mut self, storage: RamStorage<512>) {
         let now = Instant(self.t);
-        let mut restored = Restored::open(self.prov.clone(), storage, now).unwrap();
+        let mut restored = Restored::open(&self.prov, storage, now).unwrap();
         // Each start gets its own node (leaked: a test lives briefly).
         let node = Box::leak(Box::new(Node::unstarted()));
-        restored.start_node(node, now).unwrap();
+        restored.start_node(node, &self.prov.config, now).unwrap();
         let app = restored.start(node);
         self.app = Some(app);
     }

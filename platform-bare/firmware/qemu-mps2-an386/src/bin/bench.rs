@@ -29,7 +29,6 @@ use booth_bare::storage::RamStorage;
 use booth_bare::Restored;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
-use panic_semihosting as _;
 
 const T: usize = 8;
 const EPOCH: u64 = 1_764_000_000;
@@ -158,13 +157,13 @@ fn main() -> ! {
         Ok(n) => n,
         Err(_) => fail("site node"),
     };
-    let Ok(mut restored) = Restored::open(prov, RamStorage::<512>::new(), Instant(0)) else {
+    let Ok(mut restored) = Restored::open(&prov, RamStorage::<512>::new(), Instant(0)) else {
         fail("restore")
     };
     let Some(node) = cortex_m::singleton!(: Node<8> = Node::unstarted()) else {
         fail("appliance node")
     };
-    if restored.start_node(node, Instant(0)).is_err() {
+    if restored.start_node(node, &prov.config, Instant(0)).is_err() {
         fail("appliance node")
     }
     let mut app = restored.start(node);

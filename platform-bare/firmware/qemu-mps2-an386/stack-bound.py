@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Worst-case stack of a Cortex-M image from its machine code.
+
+Usage: stack-bound.py ELF [ENTRY ...]   (default entries: main, and the
+exception handlers, which run on the same stack)
+
+Reads `arm-none-eabi-objdump -d` of the linked image. For every function,
+its frame is what its prologue takes: `push`/`stmdb sp!` (4 bytes a
+register), `vpush` (4 or 8 a register), `sub sp, #n` in all its spellings.
+Its callees are the direct `bl` targets and tail branches (`b`/`b.w` to
+another function's start; counted as calls, which over-estimates by the
+caller's frame). The bound is the deepest path from the entry.
+
+It refuses to give a figure it cannot back: a stack pointer moved by a
+register (dynamic allocation), recursion, or an indirect call (`blx rN`)
+whose targets are not known makes it exit non-zero with what it found.
+Indirect call sites may be bounded by naming their possible targets with
+`--indirect=CALLER=TARGET[,TARGET...]`. A recursive cycle whose depth is
+known from the code may be allowed with `--cycle=FUNCTION=N`: FUNCTION may
+then appear up to N times on a path (each such claim is printed with the
+result, and needs its argument written down next to the figure).
+
+The result is the sum of frames along the deepest path plus, for the main
+entry, the deepest exception handler path and its hardware frame (26 words
+with the FPU context of eabihf code): an interrupt may arrive at the
+deepest point.
+"""
+import re
+import subprocess
+import sys
+
+FUNC = re.compile(r"^([0-9a-f]+) <(.+)>:$")
+INSN = re.compile(r"^\s+([0-9a-f]+):\s+(\S+)\s*(.*)$")
+TARGET = re.compile(r"^[0-9a-f]+ <(.*?)(\+0x[0-9a-f]+)?>$")
+REGS = re.compile(r"\{([^}]*)\}")
+EXC_FRAME = 26 * 4  # r0-r3, r12, lr, pc, xpsr + s0-s15, fpscr, reserved
+
+
+def reg_count(text, width_of):
+    m = REGS.search(text)
+    if not m:
+        return 0
+    total = 0
+    for part in m.group(1).split(","):
+        part = part.strip()
+        if "-" in part:
+            a, b = part.split("-")
+            n = int(b[1:]) - int(a[1:]) + 1
+        else:
+            n = 1
+        total += n * width_of(part)
+    return total
+
+
+def parse(elf):
+    dis = subprocess.run(
+        ["arm-none-eabi-objdump", "-d", "--no-show-raw-insn", "-C", elf],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    funcs = {}
+    cur = None
+    for line in dis.splitlines():
+        m = FUNC.match(line)
+        if m:
+            cur = m.group(2)
+            # Several functions may share a name (closures, `call_once`
+            # shims): they are merged, keeping the largest frame and every
+            # callee, which can only over-estimate.
+            funcs.setdefault(cur, {"frame": 0, "calls": set(), "indirect": 0, "dynamic": False})
+            frame = 0
+            continue
+        m = INSN.match(line)
+        if not m or cur is None:
+            continue
+        op, args = m.group(2), m.group(3)
+        f = funcs[cur]
+        if op in ("push", "push.w") or (op.startswith("stmdb") and args.startswith("sp!")):
+            frame += reg_count(args, lambda r: 4)
+        elif op.startswith("vpush") or (op.startswith("vstmdb") and args.startswith("sp!")):
+            frame += reg_count(args, lambda r: 8 if r.startswith("d") else 4)
+        elif op in ("sub", "sub.w", "subw") and re.match(r"sp, (sp, )?#", args):
+            frame += int(re.search(r"#(\d+)", args).group(1))
+        elif op in ("sub", "sub.w") and re.match(r"sp, (sp, )?r\d", args):
+            f["dynamic"] = True
+        elif op in ("bl", "blx") and "<" in args:
+            t = TARGET.match(args)
+            if t:
+                f["calls"].add(t.group(1))
+        elif op in ("b", "b.w", "bl") or op.startswith("b."):
+            t = TARGET.match(args)
+            if t and t.group(2) is None and t.group(1) != cur:
+                f["calls"].add(t.group(1))  # a tail call
+        elif op == "blx" or (op == "bx" and args.strip() != "lr"):
+            f["indirect"] += 1
+        f["frame"] = max(f["frame"], frame)
+    return funcs
+
+
+def bound(funcs, entry, indirect, cycles, problems, path=()):
+    if entry in path:
+        allowed = cycles.get(entry, 1)
+        if path.count(entry) >= allowed:
+            if allowed == 1:
+                problems.append("recursion: " + " -> ".join(path[path.index(entry):] + (entry,)))
+            return 0, [entry]
+    f = funcs.get(entry)
+    if f is None:
+        problems.append("no such function: " + entry)
+        return 0, [entry]
+    if f["dynamic"]:
+        problems.append("dynamic stack allocation in " + entry)
+    callees = set(f["calls"])
+    if f["indirect"]:
+        if entry in indirect:
+            callees |= indirect[entry]
+        else:
+            problems.append(f"{f['indirect']} indirect call(s) in {entry}")
+    best, best_path = 0, []
+    for c in sorted(callees):
+        d, p = bound(funcs, c, indirect, cycles, problems, path + (entry,))
+        if d > best:
+            best, best_path = d, p
+    return f["frame"] + best, [entry] + best_path
+
+
+def main(argv):
+    args = [a for a in argv[1:] if not a.startswith("--")]
+    indirect = {}
+    cycles = {}
+    for a in argv[1:]:
+        if a.startswith("--cycle="):
+            name, n = a.split("=", 1)[1].rsplit("=", 1)
+            cycles[name] = int(n)
+            print(f"assumed: {name} at most {n} times on any path")
+    for a in argv[1:]:
+        if a.startswith("--indirect="):
+            caller, targets = a.split("=", 1)[1].split("=", 1)
+            indirect[caller] = set(targets.split(","))
+    elf = args[0]
+    funcs = parse(elf)
+    problems = []
+    main_fn = next((n for n in funcs if n == "main"), "main")
+    d_main, p_main = bound(funcs, main_fn, indirect, cycles, problems)
+    d_exc, p_exc = 0, []
+    for h in ("SysTick", "DefaultHandler"):
+        if h in funcs:
+            d, p = bound(funcs, h, indirect, cycles, problems)
+            if d > d_exc:
+                d_exc, p_exc = d, p
+    total = d_main + d_exc + EXC_FRAME
+    print(f"main: {d_main} bytes, deepest path:")
+    for name in p_main:
+        print(f"  {funcs[name]['frame']:6d}  {name}" if name in funcs else f"       ?  {name}")
+    print(f"exception handlers: {d_exc} bytes ({' -> '.join(p_exc)}) + {EXC_FRAME} hardware frame")
+    print(f"worst-case stack: {total} bytes")
+    if problems:
+        print("NOT A BOUND:")
+        for p in sorted(set(problems)):
+            print("  " + p)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
