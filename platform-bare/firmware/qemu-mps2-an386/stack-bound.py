@@ -16,14 +16,16 @@ register (dynamic allocation), recursion, or an indirect call (`blx rN`)
 whose targets are not known makes it exit non-zero with what it found.
 Indirect call sites may be bounded by naming their possible targets with
 `--indirect=CALLER=TARGET[,TARGET...]`. A recursive cycle whose depth is
-known from the code may be allowed with `--cycle=FUNCTION=N`: FUNCTION may
-then appear up to N times on a path (each such claim is printed with the
-result, and needs its argument written down next to the figure).
+known from the code may be allowed with `--cycle=FUNCTION=N`: a cycle
+through FUNCTION is then followed until FUNCTION appears N times on the
+path (each such claim is printed with the result, and needs its argument
+written down next to the figure).
 
 The result is the sum of frames along the deepest path plus, for the main
 entry, the deepest exception handler path and its hardware frame (26 words
-with the FPU context of eabihf code): an interrupt may arrive at the
-deepest point.
+with the FPU context of eabihf code, and a word of realignment): an
+interrupt may arrive at the deepest point. Exceptions do not nest here
+(SysTick and the LAN9118 interrupt share a priority).
 """
 import re
 import subprocess
@@ -33,7 +35,8 @@ FUNC = re.compile(r"^([0-9a-f]+) <(.+)>:$")
 INSN = re.compile(r"^\s+([0-9a-f]+):\s+(\S+)\s*(.*)$")
 TARGET = re.compile(r"^[0-9a-f]+ <(.*?)(\+0x[0-9a-f]+)?>$")
 REGS = re.compile(r"\{([^}]*)\}")
-EXC_FRAME = 26 * 4  # r0-r3, r12, lr, pc, xpsr + s0-s15, fpscr, reserved
+# r0-r3, r12, lr, pc, xpsr + s0-s15, fpscr, reserved, + 4 to realign to 8
+EXC_FRAME = 27 * 4
 
 
 def reg_count(text, width_of):
@@ -100,10 +103,14 @@ def parse(elf):
 
 def bound(funcs, entry, indirect, cycles, problems, path=()):
     if entry in path:
-        allowed = cycles.get(entry, 1)
-        if path.count(entry) >= allowed:
-            if allowed == 1:
-                problems.append("recursion: " + " -> ".join(path[path.index(entry):] + (entry,)))
+        # A cycle is followed again only while one of its functions with a
+        # stated depth has not reached it; a cycle without one is an error.
+        cycle = path[path.index(entry):]
+        bounded = [f for f in cycle if f in cycles]
+        if not bounded:
+            problems.append("recursion: " + " -> ".join(cycle + (entry,)))
+            return 0, [entry]
+        if all(path.count(f) >= cycles[f] for f in bounded):
             return 0, [entry]
     f = funcs.get(entry)
     if f is None:

@@ -44,11 +44,18 @@ pub const MEMBERS: usize = 5;
 /// still could) logs where it happened and ends the run with status 1.
 /// Not panic-semihosting: its message formatting pulls core::fmt into
 /// every image (flash) and a dynamic call into the stack analysis.
+/// A panic that happens while reporting one (the log path failing) ends
+/// the run at once, so the handler re-enters at most once: the stack
+/// analysis counts on it.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    match info.location() {
-        Some(at) => error!("panic at {}:{}", at.file(), at.line()),
-        None => error!("panic"),
+    use core::sync::atomic::{AtomicBool, Ordering};
+    static PANICKING: AtomicBool = AtomicBool::new(false);
+    if !PANICKING.swap(true, Ordering::Relaxed) {
+        match info.location() {
+            Some(at) => error!("panic at {}:{}", at.file(), at.line()),
+            None => error!("panic"),
+        }
     }
     exit(false)
 }
