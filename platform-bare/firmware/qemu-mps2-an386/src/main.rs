@@ -129,9 +129,7 @@ fn boot() -> Booted {
     let seed = prov.seed;
     let mut restored = restore(&prov);
     let node = start_engine(&mut restored, &prov.config);
-    let Some(app) = cortex_m::singleton!(: App = restored.start(node)) else {
-        exit(false)
-    };
+    let app = appliance(restored, node);
     Booted { app, net, seed }
 }
 
@@ -193,6 +191,19 @@ fn start_engine(
         exit(false)
     }
     node
+}
+
+/// The appliance around the started node, in its static (its temporary
+/// sits in this frame, not in `boot`'s under the engine's start).
+#[inline(never)]
+fn appliance(
+    restored: Restored<flash::StateFlash, TICKETS, MEMBERS>,
+    node: &'static mut Node,
+) -> &'static mut App {
+    let Some(app) = cortex_m::singleton!(: App = restored.start(node)) else {
+        exit(false)
+    };
+    app
 }
 
 /// Brings up the LAN9118 and smoltcp, all of it in statics.

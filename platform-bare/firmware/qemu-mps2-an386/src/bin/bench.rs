@@ -17,7 +17,7 @@
 #![no_std]
 #![no_main]
 
-use booth_appliance_mps2_an386::{exit, time};
+use booth_appliance_mps2_an386::{exit, time, MEMBERS};
 use booth_bare::booth_core::engine::{AdminRequest, ClientId, Source};
 use booth_bare::booth_core::wire;
 use booth_bare::booth_core::{
@@ -37,7 +37,7 @@ fn ip(i: usize) -> [u8; 4] {
     [127, 0, 0, 1 + i as u8]
 }
 
-fn provision() -> Provision<T> {
+fn provision() -> Provision<T, MEMBERS> {
     let mut config = Config::new();
     let mut peers = heapless::Vec::new();
     for (i, role) in [Role::Site, Role::Site, Role::Arbitrator]
@@ -160,7 +160,7 @@ fn main() -> ! {
     let Ok(mut restored) = Restored::open(&prov, RamStorage::<512>::new(), Instant(0)) else {
         fail("restore")
     };
-    let Some(node) = cortex_m::singleton!(: Node<8> = Node::unstarted()) else {
+    let Some(node) = cortex_m::singleton!(: Node<T, MEMBERS> = Node::unstarted()) else {
         fail("appliance node")
     };
     if restored.start_node(node, &prov.config, Instant(0)).is_err() {
