@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Worst-case stack of a Cortex-M image from its machine code.
 
-Usage: stack-bound.py ELF [ENTRY ...]   (default entries: main, and the
-exception handlers, which run on the same stack)
+Usage: stack-bound.py ELF [--cycle=F=N ...] [--indirect=F=T,... ...]
+(entries: Reset, or main, and the exception handlers SysTick and
+DefaultHandler, which run on the same stack)
 
 Reads `arm-none-eabi-objdump -d` of the linked image. For every function,
-its frame is what its prologue takes: `push`/`stmdb sp!` (4 bytes a
-register), `vpush` (4 or 8 a register), `sub sp, #n` in all its spellings.
+its frame is what it takes: `push`/`stmdb sp!` and `str rN, [sp, #-n]!`
+(4 bytes a register), `vpush` (4 or 8 a register), `sub sp, #n` in all its
+spellings; every such instruction of the function is summed.
 Its callees are the direct `bl` targets and tail branches (`b`/`b.w` to
 another function's start; counted as calls, which over-estimates by the
 caller's frame). The bound is the deepest path from the entry.
@@ -21,7 +23,7 @@ through FUNCTION is then followed until FUNCTION appears N times on the
 path (each such claim is printed with the result, and needs its argument
 written down next to the figure).
 
-The result is the sum of frames along the deepest path plus, for the main
+The result is the sum of frames along the deepest path plus, for the reset
 entry, the deepest exception handler path and its hardware frame (26 words
 with the FPU context of eabihf code, and a word of realignment): an
 interrupt may arrive at the deepest point. Exceptions do not nest here
@@ -85,6 +87,14 @@ def parse(elf):
             frame += reg_count(args, lambda r: 8 if r.startswith("d") else 4)
         elif op in ("sub", "sub.w", "subw") and re.match(r"sp, (sp, )?#", args):
             frame += int(re.search(r"#(\d+)", args).group(1))
+        elif re.search(r"\[sp, #-(\d+)\]!", args):
+            # A store with pre-decrement of sp (`str.w r8, [sp, #-4]!`): a
+            # one-register push.
+            frame += int(re.search(r"\[sp, #-(\d+)\]!", args).group(1))
+        elif re.match(r"sp, ", args) and not op.startswith(("add", "mov", "ldr")):
+            # Any other write to sp than the forms above, or a release
+            # (add, mov from the frame pointer, ldr sp) : refuse.
+            f["dynamic"] = True
         elif op in ("sub", "sub.w") and re.match(r"sp, (sp, )?r\d", args):
             f["dynamic"] = True
         elif op in ("bl", "blx") and "<" in args:
@@ -148,7 +158,8 @@ def main(argv):
     elf = args[0]
     funcs = parse(elf)
     problems = []
-    main_fn = next((n for n in funcs if n == "main"), "main")
+    # cortex-m-rt's Reset runs the pre-init hook, then main.
+    main_fn = "Reset" if "Reset" in funcs else "main"
     d_main, p_main = bound(funcs, main_fn, indirect, cycles, problems)
     d_exc, p_exc = 0, []
     for h in ("SysTick", "DefaultHandler"):
@@ -157,7 +168,7 @@ def main(argv):
             if d > d_exc:
                 d_exc, p_exc = d, p
     total = d_main + d_exc + EXC_FRAME
-    print(f"main: {d_main} bytes, deepest path:")
+    print(f"{main_fn}: {d_main} bytes, deepest path:")
     for name in p_main:
         print(f"  {funcs[name]['frame']:6d}  {name}" if name in funcs else f"       ?  {name}")
     print(f"exception handlers: {d_exc} bytes ({' -> '.join(p_exc)}) + {EXC_FRAME} hardware frame")
