@@ -83,6 +83,16 @@ impl Meter {
 type App = Appliance<'static, flash::StateFlash, TICKETS, MEMBERS>;
 type Node = booth_bare::booth_core::Node<TICKETS, MEMBERS>;
 
+/// One static for two things never needed at once: the decoded provision
+/// (1.2 KiB, during boot only) and then the UDP socket buffers (from the
+/// network's start on). Safe Rust's way to overlay them: boot's largest
+/// temporary is off the stack, at no static RAM.
+#[allow(clippy::large_enum_variant)]
+enum Scratch {
+    Boot(Provision<TICKETS, MEMBERS>),
+    Net(UdpBuffers<UDP_BUFFER>),
+}
+
 /// What `boot` hands over besides the appliance: the network settings.
 struct Booted {
     app: &'static mut App,
@@ -102,8 +112,11 @@ fn main() -> ! {
     // `run`: their temporaries (the decoded blob, the restored state) never
     // sit under the steady state's stack, and what outlives them is in
     // statics, so `main` itself keeps no large locals.
-    let booted = boot();
-    let net = network(&booted.net, booted.seed);
+    let Some(scratch) = cortex_m::singleton!(: Scratch = Scratch::Boot(Provision::empty())) else {
+        exit(false)
+    };
+    let booted = boot(scratch);
+    let net = network(&booted.net, booted.seed, scratch);
     info!("listening on UDP port {}", booted.net.port);
     // Boot is over: its stack peak is kept apart from the steady state's.
     let boot_peak = stack::repaint();
@@ -116,18 +129,20 @@ fn main() -> ! {
 /// that their temporaries (postcard's, the store's) do not pile up in one
 /// frame.
 #[inline(never)]
-fn boot() -> Booted {
+fn boot(scratch: &mut Scratch) -> Booted {
     info!(
         "booth arbitrator appliance {} on mps2-an386, {} tickets and {} members max",
         env!("CARGO_PKG_VERSION"),
         TICKETS,
         MEMBERS
     );
-    let mut prov = Provision::empty();
-    read_provision(&mut prov);
+    let Scratch::Boot(prov) = scratch else {
+        exit(false)
+    };
+    read_provision(prov);
     let net = prov.net;
     let seed = prov.seed;
-    let mut restored = restore(&prov);
+    let mut restored = restore(prov);
     let node = start_engine(&mut restored, &prov.config);
     let app = appliance(restored, node);
     Booted { app, net, seed }
@@ -211,6 +226,7 @@ fn appliance(
 fn network(
     net_cfg: &booth_bare::NetConfig,
     seed: u64,
+    scratch: &'static mut Scratch,
 ) -> &'static mut Net<'static, lan9118::Lan9118> {
     let Some(frames) = cortex_m::singleton!(: lan9118::FrameBuffers = lan9118::FrameBuffers::new())
     else {
@@ -224,8 +240,13 @@ fn network(
         }
     };
     let mac = eth.mac();
-    let (Some(buffers), Some(slots)) = (
-        cortex_m::singleton!(: UdpBuffers<UDP_BUFFER> = UdpBuffers::new()),
+    // The provision is done with: its place holds the socket buffers now.
+    // From a constant, so that the compiler writes them in place instead
+    // of building 1.3 KiB on the stack first.
+    const FRESH: Scratch = Scratch::Net(UdpBuffers::new());
+    *scratch = FRESH;
+    let (Scratch::Net(buffers), Some(slots)) = (
+        scratch,
         cortex_m::singleton!(: [SocketStorage<'static>; 1] = [SocketStorage::EMPTY]),
     ) else {
         exit(false)
