@@ -153,12 +153,14 @@ impl TicketConfig {
     }
 }
 
-/// Everything the engine needs, with compile-time capacities.
+/// Everything the engine needs, with compile-time capacities: `TICKETS`
+/// tickets and `MEMBERS` members (at most [`MAX_MEMBERS`], booth's limit; a
+/// microcontroller build sizes it to its formation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Config<const TICKETS: usize> {
+pub struct Config<const TICKETS: usize, const MEMBERS: usize = MAX_MEMBERS> {
     /// In configuration order (the order defines vote/ack bit positions).
-    pub members: Vec<Member, MAX_MEMBERS>,
+    pub members: Vec<Member, MEMBERS>,
     pub tickets: Vec<TicketConfig, TICKETS>,
     /// Shared HMAC key; `None` disables authentication (booth without `authfile`).
     pub key: Option<Vec<u8, KEY_MAX>>,
@@ -204,7 +206,7 @@ pub enum ConfigError {
 }
 }
 
-impl<const TICKETS: usize> Config<TICKETS> {
+impl<const TICKETS: usize, const MEMBERS: usize> Config<TICKETS, MEMBERS> {
     /// An empty configuration with booth's global defaults.
     pub const fn new() -> Self {
         Config {
@@ -364,7 +366,7 @@ mod fingerprint_tests {
     }
 }
 
-impl<const TICKETS: usize> Default for Config<TICKETS> {
+impl<const TICKETS: usize, const MEMBERS: usize> Default for Config<TICKETS, MEMBERS> {
     fn default() -> Self {
         Self::new()
     }

@@ -12,14 +12,25 @@
 //! host tests.
 
 use booth_core::engine::{Event, NewError, RecvError, Restore, Source};
-use booth_core::wire::{DecodeError, Header, MAX_MSG_LEN, TICKET_MSG_LEN, TRAILER_LEN};
+use booth_core::wire::{DecodeError, Header, TICKET_MSG_LEN, TRAILER_LEN};
 use booth_core::{Config, Duration, Instant, Node, Now, MAX_MEMBERS};
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::WallClock;
 use crate::provision::Provision;
-use crate::storage::{Found, StateStore, Storage, StoreError};
+use crate::storage::{formation_fingerprint, Found, StateStore, Storage, StoreError};
+
+/// The member list and the ticket names of `config`: what the persisted
+/// state was read for.
+fn config_fingerprint<const T: usize, const M: usize>(config: &Config<T, M>, me: usize) -> u32 {
+    config
+        .tickets
+        .iter()
+        .fold(formation_fingerprint(config, me), |h, t| {
+            h.rotate_left(5) ^ crate::crc::hash(t.name.as_bytes())
+        })
+}
 
 /// Datagrams handled per [`Appliance::poll`] before timers get their turn.
 pub const MAX_DATAGRAMS_PER_POLL: usize = 16;
@@ -72,35 +83,38 @@ pub struct Stats {
 /// Starting, step one: the persisted state has been read and the engine's
 /// inputs are ready ([`Restored::open`]).
 ///
-/// Starting takes three steps because a [`Node`] is large (12.7 KiB for 8
-/// tickets on Cortex-M, most of it per-member replay windows) and Rust has
-/// no placement: every move of a node copies it through the stack. So the
-/// board binds the node itself, where it will live for good, and lends it
-/// to the appliance:
+/// Starting takes three steps because a [`Node`] is large (9.1 KiB for 8
+/// tickets and 5 members on Cortex-M) and Rust has no placement: every move
+/// of a node copies it through the stack. So the board binds the node
+/// itself, where it will live for good, and lends it to the appliance. The
+/// configuration (1.1 KiB) is not copied through the stack either: `open`
+/// only borrows the provision, and `start_node` copies its configuration
+/// into the node element by element.
 ///
 /// ```text
-/// static NODE: Node<8> = Node::unstarted();   // e.g. through cortex_m::singleton!
-/// let mut restored = Restored::open(provision, storage, now)?;
-/// restored.start_node(node, now)?;            // started in place, never moved
+/// static NODE: Node<8, 5> = Node::unstarted();   // e.g. through cortex_m::singleton!
+/// let mut restored = Restored::open(&provision, storage, now)?;
+/// restored.start_node(node, &provision.config, now)?; // started in place, never moved
 /// let mut app = restored.start(node);
 /// ```
 #[derive(Debug)]
-pub struct Restored<S, const TICKETS: usize> {
-    config: Config<TICKETS>,
+pub struct Restored<S, const TICKETS: usize, const MEMBERS: usize = MAX_MEMBERS> {
     me: usize,
     seed: u64,
-    peers: Vec<Endpoint, MAX_MEMBERS>,
+    peers: Vec<Endpoint, MEMBERS>,
+    /// What identifies the configuration the state was read for.
+    fingerprint: u32,
     store: StateStore<S, TICKETS>,
     restores: Vec<Restore, TICKETS>,
     clock: WallClock,
     found: Found,
 }
 
-impl<S: Storage, const TICKETS: usize> Restored<S, TICKETS> {
+impl<S: Storage, const TICKETS: usize, const MEMBERS: usize> Restored<S, TICKETS, MEMBERS> {
     /// Reads the persisted state from `storage` for the provisioned
     /// formation and sets the wall clock. `mono` is the monotonic clock now.
     pub fn open(
-        prov: Provision<TICKETS>,
+        prov: &Provision<TICKETS, MEMBERS>,
         storage: S,
         mono: Instant,
     ) -> Result<Self, StoreError<S::Error>> {
@@ -120,10 +134,10 @@ impl<S: Storage, const TICKETS: usize> Restored<S, TICKETS> {
             ),
         }
         Ok(Restored {
-            config: prov.config,
             me,
             seed: prov.seed,
-            peers: prov.peers,
+            peers: prov.peers.clone(),
+            fingerprint: config_fingerprint(&prov.config, me),
             store,
             restores: loaded.restores,
             clock: WallClock::new(wall, mono),
@@ -132,25 +146,41 @@ impl<S: Storage, const TICKETS: usize> Restored<S, TICKETS> {
     }
 
     /// Step two: starts the engine in place (a `static` made with
-    /// [`Node::unstarted`]) from the restored state. Call once.
+    /// [`Node::unstarted`]) from the restored state and `config`, the
+    /// configuration of the provision given to [`Restored::open`] (another
+    /// one is refused as [`ConfigError::MemberCount`]). Call once.
+    ///
+    /// [`ConfigError::MemberCount`]: booth_core::config::ConfigError::MemberCount
     #[inline(never)]
-    pub fn start_node(&mut self, node: &mut Node<TICKETS>, mono: Instant) -> Result<(), NewError> {
+    pub fn start_node(
+        &mut self,
+        node: &mut Node<TICKETS, MEMBERS>,
+        config: &Config<TICKETS, MEMBERS>,
+        mono: Instant,
+    ) -> Result<(), NewError> {
+        if config_fingerprint(config, self.me) != self.fingerprint {
+            return Err(NewError::Config(
+                booth_core::config::ConfigError::MemberCount,
+            ));
+        }
         let now = Now {
             mono,
             wall: self.clock.at(mono),
         };
-        let config = core::mem::take(&mut self.config);
-        node.start(config, self.me, self.seed, now, &self.restores)
+        node.start_from(config, self.me, self.seed, now, &self.restores)
     }
 
     /// Step three: the appliance around `node`.
-    pub fn start<'n>(self, node: &'n mut Node<TICKETS>) -> Appliance<'n, S, TICKETS> {
+    pub fn start<'n>(
+        self,
+        node: &'n mut Node<TICKETS, MEMBERS>,
+    ) -> Appliance<'n, S, TICKETS, MEMBERS> {
         Appliance {
             node,
             store: self.store,
             peers: self.peers,
             clock: self.clock,
-            rx: [0; MAX_MSG_LEN],
+            rx: [0; PEER_MSG_MAX],
             tx: [0; PEER_MSG_MAX],
             stashed: None,
             stats: Stats::default(),
@@ -172,13 +202,15 @@ impl<S: Storage, const TICKETS: usize> Restored<S, TICKETS> {
 
 /// A vote-only member: the engine, its persistent state and its peers' addresses.
 #[derive(Debug)]
-pub struct Appliance<'n, S, const TICKETS: usize> {
-    node: &'n mut Node<TICKETS>,
+pub struct Appliance<'n, S, const TICKETS: usize, const MEMBERS: usize = MAX_MEMBERS> {
+    node: &'n mut Node<TICKETS, MEMBERS>,
     store: StateStore<S, TICKETS>,
-    peers: Vec<Endpoint, MAX_MEMBERS>,
+    peers: Vec<Endpoint, MEMBERS>,
     clock: WallClock,
-    /// One received datagram (booth reads at most 1024 bytes).
-    rx: [u8; MAX_MSG_LEN],
+    /// One received datagram. Members send only signed ticket messages, so
+    /// anything longer is no peer message: the interface drops it (see
+    /// [`Datagrams::recv`]) instead of this buffer holding booth's 1 KiB.
+    rx: [u8; PEER_MSG_MAX],
     /// One datagram to send.
     tx: [u8; PEER_MSG_MAX],
     /// `tx` holds a datagram of this length for this member that the
@@ -190,7 +222,9 @@ pub struct Appliance<'n, S, const TICKETS: usize> {
     halted: bool,
 }
 
-impl<'n, S: Storage, const TICKETS: usize> Appliance<'n, S, TICKETS> {
+impl<'n, S: Storage, const TICKETS: usize, const MEMBERS: usize>
+    Appliance<'n, S, TICKETS, MEMBERS>
+{
     /// Handles due timers and up to [`MAX_DATAGRAMS_PER_POLL`] datagrams;
     /// returns when to poll again at the latest.
     pub fn poll(&mut self, mono: Instant, net: &mut impl Datagrams) -> Option<Instant> {
@@ -218,7 +252,7 @@ impl<'n, S: Storage, const TICKETS: usize> Appliance<'n, S, TICKETS> {
             return false;
         };
         self.stats.received = self.stats.received.wrapping_add(1);
-        self.handle(mono, from, len.min(MAX_MSG_LEN));
+        self.handle(mono, from, len.min(PEER_MSG_MAX));
         self.flush(mono, net);
         true
     }
@@ -344,7 +378,7 @@ impl<'n, S: Storage, const TICKETS: usize> Appliance<'n, S, TICKETS> {
         engine
     }
 
-    pub fn node(&self) -> &Node<TICKETS> {
+    pub fn node(&self) -> &Node<TICKETS, MEMBERS> {
         self.node
     }
 

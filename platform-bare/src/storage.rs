@@ -153,7 +153,10 @@ pub fn name_key(name: &str) -> u32 {
 }
 
 /// CRC-32 over every member's ID and role, and our own index.
-pub fn formation_fingerprint<const T: usize>(config: &Config<T>, me: MemberIndex) -> u32 {
+pub fn formation_fingerprint<const T: usize, const M: usize>(
+    config: &Config<T, M>,
+    me: MemberIndex,
+) -> u32 {
     let mut h = crate::crc::Hasher::new();
     for m in &config.members {
         h.update(&m.id.0.to_le_bytes());
@@ -193,9 +196,9 @@ enum SlotState {
 
 impl<S: Storage, const TICKETS: usize> StateStore<S, TICKETS> {
     /// Reads both slots and works out what each ticket of `config` restores to.
-    pub fn open(
+    pub fn open<const MEMBERS: usize>(
         mut storage: S,
-        config: &Config<TICKETS>,
+        config: &Config<TICKETS, MEMBERS>,
         me: MemberIndex,
     ) -> Result<(Self, Loaded<TICKETS>), StoreError<S::Error>> {
         let fingerprint = formation_fingerprint(config, me);

@@ -18,6 +18,9 @@ use booth_core::{
 };
 
 const T: usize = 4;
+/// The firmware's member capacity: the formation runs with the appliance's
+/// sizes (sites too, as their configuration is the provision's).
+const M: usize = 5;
 const EPOCH: u64 = 1_764_000_000;
 const ARB: usize = 2;
 /// What the appliance sees as the source of every datagram: a NAT gateway
@@ -31,7 +34,7 @@ fn ip(i: usize) -> [u8; 4] {
     [127, 0, 0, 1 + i as u8]
 }
 
-fn provision(wall_secs: u64) -> Provision<T> {
+fn provision(wall_secs: u64) -> Provision<T, M> {
     let mut config = Config::new();
     let mut peers = heapless::Vec::new();
     for (i, role) in [Role::Site, Role::Site, Role::Arbitrator]
@@ -104,12 +107,12 @@ impl Datagrams for FakeUdp {
 struct World {
     /// Milliseconds since the start: every member's monotonic clock.
     t: u64,
-    sites: [Option<Node<T>>; 2],
-    app: Option<Appliance<'static, RamStorage<512>, T>>,
+    sites: [Option<Node<T, M>>; 2],
+    app: Option<Appliance<'static, RamStorage<512>, T, M>>,
     udp: FakeUdp,
     /// (deliver at, from, to, bytes)
     wire: Vec<(u64, usize, usize, Vec<u8>)>,
-    prov: Provision<T>,
+    prov: Provision<T, M>,
 }
 
 impl World {
@@ -143,10 +146,10 @@ impl World {
 
     fn start_app(&mut self, storage: RamStorage<512>) {
         let now = Instant(self.t);
-        let mut restored = Restored::open(self.prov.clone(), storage, now).unwrap();
+        let mut restored = Restored::open(&self.prov, storage, now).unwrap();
         // Each start gets its own node (leaked: a test lives briefly).
         let node = Box::leak(Box::new(Node::unstarted()));
-        restored.start_node(node, now).unwrap();
+        restored.start_node(node, &self.prov.config, now).unwrap();
         let app = restored.start(node);
         self.app = Some(app);
     }
@@ -156,7 +159,7 @@ impl World {
         self.app.take().unwrap().into_storage()
     }
 
-    fn site(&self, i: usize) -> &Node<T> {
+    fn site(&self, i: usize) -> &Node<T, M> {
         self.sites[i].as_ref().unwrap()
     }
 

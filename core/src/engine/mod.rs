@@ -134,18 +134,21 @@ impl Incoming {
     }
 }
 
-/// One member: sites and arbitrators alike. `TICKETS` is the ticket capacity.
+/// One member: sites and arbitrators alike. `TICKETS` is the ticket capacity,
+/// `MEMBERS` the member capacity (at most [`MAX_MEMBERS`]: vote and ack
+/// masks are u16); per-member state (statistics, replay windows) is sized
+/// by it, so an appliance built for its formation pays for no more.
 #[derive(Debug)]
-pub struct Node<const TICKETS: usize> {
-    config: Config<TICKETS>,
+pub struct Node<const TICKETS: usize, const MEMBERS: usize = MAX_MEMBERS> {
+    config: Config<TICKETS, MEMBERS>,
     me: MemberIndex,
     tickets: Vec<Ticket, TICKETS>,
     out: Outbox,
     rng: Rng,
     waiters: Vec<Waiter, MAX_WAITERS>,
     replies: Deque<Event, REPLY_SLOTS>,
-    peers: [PeerStats; MAX_MEMBERS],
-    replay: [ReplayWindow; MAX_MEMBERS],
+    peers: [PeerStats; MEMBERS],
+    replay: [ReplayWindow; MEMBERS],
     /// Members heard from since start; `peer_up` those not yet reported.
     peers_seen: u16,
     peer_up: u16,
@@ -157,11 +160,11 @@ pub struct Node<const TICKETS: usize> {
     stamper: Stamper,
 }
 
-impl<const TICKETS: usize> Node<TICKETS> {
+impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
     /// A member starting now. `restore[i]` is ticket i's persisted state
     /// (missing entries are [`Restore::Fresh`]); `seed` drives election back-off.
     pub fn new(
-        config: Config<TICKETS>,
+        config: Config<TICKETS, MEMBERS>,
         me: MemberIndex,
         seed: u64,
         now: Now,
@@ -176,6 +179,7 @@ impl<const TICKETS: usize> Node<TICKETS> {
     /// fills in place: on a microcontroller the node never moves (and never
     /// needs a stack frame of its own size).
     pub const fn unstarted() -> Self {
+        const { assert!(MEMBERS <= MAX_MEMBERS, "vote and ack masks hold 16 members") };
         Node {
             config: Config::new(),
             me: 0,
@@ -184,8 +188,8 @@ impl<const TICKETS: usize> Node<TICKETS> {
             rng: Rng::new(0),
             waiters: Vec::new(),
             replies: Deque::new(),
-            peers: [PeerStats::ZERO; MAX_MEMBERS],
-            replay: [const { ReplayWindow::new() }; MAX_MEMBERS],
+            peers: [PeerStats::ZERO; MEMBERS],
+            replay: [const { ReplayWindow::new() }; MEMBERS],
             peers_seen: 0,
             peer_up: 0,
             counters: Counters::ZERO,
@@ -198,7 +202,22 @@ impl<const TICKETS: usize> Node<TICKETS> {
     /// unstarted.
     pub fn start(
         &mut self,
-        config: Config<TICKETS>,
+        config: Config<TICKETS, MEMBERS>,
+        me: MemberIndex,
+        seed: u64,
+        now: Now,
+        restore: &[Restore],
+    ) -> Result<(), NewError> {
+        self.start_from(&config, me, seed, now, restore)
+    }
+
+    /// [`Node::start`] from a borrowed configuration, copied in element by
+    /// element: a configuration passed by value is copied through the stack
+    /// (1.1 KiB for 8 tickets on Cortex-M), which a microcontroller's boot
+    /// path cannot spare.
+    pub fn start_from(
+        &mut self,
+        config: &Config<TICKETS, MEMBERS>,
         me: MemberIndex,
         seed: u64,
         now: Now,
@@ -209,8 +228,32 @@ impl<const TICKETS: usize> Node<TICKETS> {
             return Err(NewError::NoSuchMember);
         }
         // Field by field: a whole `Node` temporary would cost a stack frame
-        // of its size, which is what starting in place avoids.
-        self.config = config;
+        // of its size, which is what starting in place avoids. Destructured,
+        // so that a new configuration field cannot be forgotten here.
+        let Config {
+            members,
+            tickets,
+            key,
+            max_time_skew,
+            max_future_skew,
+            wire_unit,
+            check_source,
+        } = config;
+        let c = &mut self.config;
+        c.members.clear();
+        c.tickets.clear();
+        for m in members {
+            // Same capacities as `config`'s: these cannot fail.
+            let _ = c.members.push(*m);
+        }
+        for t in tickets {
+            let _ = c.tickets.push(t.clone());
+        }
+        c.key.clone_from(key);
+        c.max_time_skew = *max_time_skew;
+        c.max_future_skew = *max_future_skew;
+        c.wire_unit = *wire_unit;
+        c.check_source = *check_source;
         self.me = me;
         self.tickets.clear();
         self.out.clear();
@@ -568,7 +611,7 @@ impl<const TICKETS: usize> Node<TICKETS> {
 
     // --- views -----------------------------------------------------------
 
-    pub fn config(&self) -> &Config<TICKETS> {
+    pub fn config(&self) -> &Config<TICKETS, MEMBERS> {
         &self.config
     }
 

@@ -35,6 +35,31 @@ defmt::timestamp!("{=u64:ms}", time::now().as_millis());
 /// Ticket capacity of this build.
 pub const TICKETS: usize = 8;
 
+/// Member capacity of this build: two sites, an arbitrator and room for two
+/// more members. Per-member engine state (replay windows, statistics) is
+/// sized by it; a blob with more members is refused at boot.
+pub const MEMBERS: usize = 5;
+
+/// A panic (the engine is written never to panic; a failed bounds check
+/// still could) logs where it happened and ends the run with status 1.
+/// Not panic-semihosting: its message formatting pulls core::fmt into
+/// every image (flash) and a dynamic call into the stack analysis.
+/// A panic that happens while reporting one (the log path failing) ends
+/// the run at once, so the handler re-enters at most once: the stack
+/// analysis counts on it.
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    use core::sync::atomic::{AtomicBool, Ordering};
+    static PANICKING: AtomicBool = AtomicBool::new(false);
+    if !PANICKING.swap(true, Ordering::Relaxed) {
+        match info.location() {
+            Some(at) => error!("panic at {}:{}", at.file(), at.line()),
+            None => error!("panic"),
+        }
+    }
+    exit(false)
+}
+
 /// Ends the QEMU run through semihosting: exit status 0 if `ok`, else 1.
 pub fn exit(ok: bool) -> ! {
     use cortex_m_semihosting::debug;

@@ -12,7 +12,7 @@
 #![no_std]
 #![no_main]
 
-use board::{error, exit, flash, info, lan9118, stack, time, warn, TICKETS};
+use board::{error, exit, flash, info, lan9118, stack, time, warn, MEMBERS, TICKETS};
 use booth_appliance_mps2_an386 as board;
 use booth_bare::booth_core::engine::Owner;
 use booth_bare::booth_core::{Duration, Instant};
@@ -21,10 +21,13 @@ use booth_bare::smoltcp::iface::SocketStorage;
 use booth_bare::{Appliance, Provision, Restored};
 use cortex_m::peripheral::NVIC;
 use cortex_m_rt::{entry, exception};
-use panic_semihosting as _;
 
-/// Bytes of each UDP socket buffer (a booth peer datagram is 152 bytes).
-const UDP_BUFFER: usize = 1024;
+/// Bytes of each UDP socket buffer: three signed booth datagrams (152 bytes
+/// each). The loop takes one frame at a time and handles its datagram before
+/// the next, so the receive side holds one at most; a full send side pushes
+/// to the NIC, and only while ARP is unresolved does the runtime hold back
+/// (and retry). See docs/appliance.md, "Sizing".
+const UDP_BUFFER: usize = 512;
 const STATUS_EVERY: Duration = Duration(5_000);
 
 /// The LAN9118's interrupt line, for the NVIC.
@@ -75,9 +78,24 @@ impl Meter {
     }
 }
 
-/// What `boot` hands over: the restored state and the network settings.
+/// The appliance as it runs: the engine's node, the state store and the
+/// runtime's buffers all live in statics.
+type App = Appliance<'static, flash::StateFlash, TICKETS, MEMBERS>;
+type Node = booth_bare::booth_core::Node<TICKETS, MEMBERS>;
+
+/// One static for two things never needed at once: the decoded provision
+/// (1.2 KiB, during boot only) and then the UDP socket buffers (from the
+/// network's start on). Safe Rust's way to overlay them: boot's largest
+/// temporary is off the stack, at no static RAM.
+#[allow(clippy::large_enum_variant)]
+enum Scratch {
+    Boot(Provision<TICKETS, MEMBERS>),
+    Net(UdpBuffers<UDP_BUFFER>),
+}
+
+/// What `boot` hands over besides the appliance: the network settings.
 struct Booted {
-    restored: Restored<flash::StateFlash, TICKETS>,
+    app: &'static mut App,
     net: booth_bare::NetConfig,
     seed: u64,
 }
@@ -90,42 +108,56 @@ fn main() -> ! {
         exit(false)
     };
     time::start(cp.SYST);
-    let mut booted = boot();
-    // The node lives in a static, started in place: no stack frame of its
-    // size at boot (12.7 KiB), and it never moves.
-    let Some(node) = cortex_m::singleton!(: booth_bare::booth_core::Node<TICKETS> =
-        booth_bare::booth_core::Node::unstarted())
-    else {
+    // Boot and network bring-up are separate frames that are gone before
+    // `run`: their temporaries (the decoded blob, the restored state) never
+    // sit under the steady state's stack, and what outlives them is in
+    // statics, so `main` itself keeps no large locals.
+    let Some(scratch) = cortex_m::singleton!(: Scratch = Scratch::Boot(Provision::empty())) else {
         exit(false)
     };
-    if let Err(e) = booted.restored.start_node(node, time::now()) {
-        error!("the engine refused the provisioned configuration: {:?}", e);
-        exit(false)
-    }
-    run(booted, node)
+    let booted = boot(scratch);
+    let net = network(&booted.net, booted.seed, scratch);
+    info!("listening on UDP port {}", booted.net.port);
+    // Boot is over: its stack peak is kept apart from the steady state's.
+    let boot_peak = stack::repaint();
+    info!("stack used by boot: {} bytes", boot_peak);
+    run(booted.app, net, boot_peak)
 }
 
-/// Reads the provisioning blob and the persisted state.
+/// Reads the provisioning blob and the persisted state, and starts the
+/// engine in place in its static. Each step is a function of its own, so
+/// that their temporaries (postcard's, the store's) do not pile up in one
+/// frame.
 #[inline(never)]
-fn boot() -> Booted {
+fn boot(scratch: &mut Scratch) -> Booted {
     info!(
-        "booth arbitrator appliance {} on mps2-an386, {} tickets max",
+        "booth arbitrator appliance {} on mps2-an386, {} tickets and {} members max",
         env!("CARGO_PKG_VERSION"),
-        TICKETS
+        TICKETS,
+        MEMBERS
     );
-    let prov = match Provision::<TICKETS>::decode(flash::provision_region()) {
-        Ok(p) => p,
-        Err(e) => {
-            error!(
-                "no usable provisioning blob at {:?}: {:?}",
-                flash::PROVISION_ADDR,
-                e
-            );
-            exit(false)
-        }
+    let Scratch::Boot(prov) = scratch else {
+        exit(false)
     };
+    read_provision(prov);
     let net = prov.net;
     let seed = prov.seed;
+    let mut restored = restore(prov);
+    let node = start_engine(&mut restored, &prov.config);
+    let app = appliance(restored, node);
+    Booted { app, net, seed }
+}
+
+#[inline(never)]
+fn read_provision(prov: &mut Provision<TICKETS, MEMBERS>) {
+    if let Err(e) = prov.decode_into(flash::provision_region()) {
+        error!(
+            "no usable provisioning blob at {:?}: {:?}",
+            flash::PROVISION_ADDR,
+            e
+        );
+        exit(false)
+    }
     let own = prov.own_endpoint();
     info!(
         "provisioned: member {} of {} at {:?}, {} ticket(s), interface {:?}/{} gateway {:?}, wall clock {}",
@@ -133,11 +165,15 @@ fn boot() -> Booted {
         prov.config.members.len(),
         own.ip,
         prov.config.tickets.len(),
-        net.ip,
-        net.prefix_len,
-        net.gateway,
+        prov.net.ip,
+        prov.net.prefix_len,
+        prov.net.gateway,
         prov.wall_clock_secs
     );
+}
+
+#[inline(never)]
+fn restore(prov: &Provision<TICKETS, MEMBERS>) -> Restored<flash::StateFlash, TICKETS, MEMBERS> {
     let storage = flash::StateFlash::open();
     info!("state region: {:?}", storage.backing);
     let restored = match Restored::open(prov, storage, time::now()) {
@@ -152,21 +188,46 @@ fn boot() -> Booted {
         restored.found(),
         restored.wall(time::now()).secs()
     );
-    Booted {
-        restored,
-        net,
-        seed,
-    }
+    restored
 }
 
-/// Brings up the network and serves the formation, forever.
+/// The node (9 KiB) is made in its static and started in place: it never
+/// moves, so no stack frame ever holds one.
 #[inline(never)]
-fn run(booted: Booted, node: &mut booth_bare::booth_core::Node<TICKETS>) -> ! {
-    let Booted {
-        restored,
-        net: net_cfg,
-        seed,
-    } = booted;
+fn start_engine(
+    restored: &mut Restored<flash::StateFlash, TICKETS, MEMBERS>,
+    config: &booth_bare::booth_core::Config<TICKETS, MEMBERS>,
+) -> &'static mut Node {
+    let Some(node) = cortex_m::singleton!(: Node = Node::unstarted()) else {
+        exit(false)
+    };
+    if let Err(e) = restored.start_node(node, config, time::now()) {
+        error!("the engine refused the provisioned configuration: {:?}", e);
+        exit(false)
+    }
+    node
+}
+
+/// The appliance around the started node, in its static (its temporary
+/// sits in this frame, not in `boot`'s under the engine's start).
+#[inline(never)]
+fn appliance(
+    restored: Restored<flash::StateFlash, TICKETS, MEMBERS>,
+    node: &'static mut Node,
+) -> &'static mut App {
+    let Some(app) = cortex_m::singleton!(: App = restored.start(node)) else {
+        exit(false)
+    };
+    app
+}
+
+/// Brings up the LAN9118 and smoltcp, all of it in statics.
+#[inline(never)]
+fn network(
+    net_cfg: &booth_bare::NetConfig,
+    seed: u64,
+    scratch: &'static mut Scratch,
+) -> &'static mut Net<'static, lan9118::Lan9118> {
     let Some(frames) = cortex_m::singleton!(: lan9118::FrameBuffers = lan9118::FrameBuffers::new())
     else {
         exit(false)
@@ -179,23 +240,35 @@ fn run(booted: Booted, node: &mut booth_bare::booth_core::Node<TICKETS>) -> ! {
         }
     };
     let mac = eth.mac();
-    let mut app = restored.start(node);
-    let (Some(buffers), Some(slots)) = (
-        cortex_m::singleton!(: UdpBuffers<UDP_BUFFER> = UdpBuffers::new()),
+    // The provision is done with: its place holds the socket buffers now.
+    // From a constant, so that the compiler writes them in place instead
+    // of building 1.3 KiB on the stack first.
+    const FRESH: Scratch = Scratch::Net(UdpBuffers::new());
+    *scratch = FRESH;
+    let (Scratch::Net(buffers), Some(slots)) = (
+        scratch,
         cortex_m::singleton!(: [SocketStorage<'static>; 1] = [SocketStorage::EMPTY]),
     ) else {
         exit(false)
     };
-    let mut net = Net::new(eth, mac, &net_cfg, seed, time::now(), buffers, slots);
+    let Some(net) = cortex_m::singleton!(: Net<'static, lan9118::Lan9118> =
+        Net::new(eth, mac, net_cfg, seed, time::now(), buffers, slots))
+    else {
+        exit(false)
+    };
     // SAFETY: the handler only acknowledges the interrupt, and the device
     // is initialised: unmasking cannot break a critical section here.
     unsafe { NVIC::unmask(EthIrq) };
-    info!("listening on UDP port {}", net_cfg.port);
-    // Boot is over: its stack peak (the engine's constructor) is kept apart
-    // from the steady state's.
-    let boot_peak = stack::repaint();
-    info!("stack used by boot: {} bytes", boot_peak);
+    net
+}
 
+/// Serves the formation, forever.
+#[inline(never)]
+fn run(
+    app: &'static mut App,
+    net: &'static mut Net<'static, lan9118::Lan9118>,
+    boot_peak: usize,
+) -> ! {
     let mut plain = Meter::default();
     let mut persisting = Meter::default();
     let mut next_status = time::now() + STATUS_EVERY;
@@ -207,7 +280,7 @@ fn run(booted: Booted, node: &mut booth_bare::booth_core::Node<TICKETS>) -> ! {
             loop {
                 let persists = app.stats().persists;
                 let t0 = time::cycles();
-                if !app.poll_one(mono, &mut net) {
+                if !app.poll_one(mono, net) {
                     break;
                 }
                 let c = time::cycles() - t0;
@@ -222,7 +295,7 @@ fn run(booted: Booted, node: &mut booth_bare::booth_core::Node<TICKETS>) -> ! {
                 break;
             }
         }
-        app.on_timers(mono, &mut net);
+        app.on_timers(mono, net);
         net.egress(mono);
         if app.is_halted() {
             error!(
@@ -233,7 +306,7 @@ fn run(booted: Booted, node: &mut booth_bare::booth_core::Node<TICKETS>) -> ! {
 
         if mono >= next_status {
             next_status = mono + STATUS_EVERY;
-            status(&app, &net, &plain, &persisting, mono, boot_peak);
+            status(app, net, &plain, &persisting, mono, boot_peak);
         }
 
         let deadline = [
@@ -257,7 +330,7 @@ fn run(booted: Booted, node: &mut booth_bare::booth_core::Node<TICKETS>) -> ! {
 }
 
 fn status(
-    app: &Appliance<'_, flash::StateFlash, TICKETS>,
+    app: &App,
     net: &Net<'_, lan9118::Lan9118>,
     plain: &Meter,
     persisting: &Meter,

@@ -17,7 +17,7 @@
 #![no_std]
 #![no_main]
 
-use booth_appliance_mps2_an386::{exit, time};
+use booth_appliance_mps2_an386::{exit, time, MEMBERS};
 use booth_bare::booth_core::engine::{AdminRequest, ClientId, Source};
 use booth_bare::booth_core::wire;
 use booth_bare::booth_core::{
@@ -29,7 +29,6 @@ use booth_bare::storage::RamStorage;
 use booth_bare::Restored;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
-use panic_semihosting as _;
 
 const T: usize = 8;
 const EPOCH: u64 = 1_764_000_000;
@@ -38,7 +37,7 @@ fn ip(i: usize) -> [u8; 4] {
     [127, 0, 0, 1 + i as u8]
 }
 
-fn provision() -> Provision<T> {
+fn provision() -> Provision<T, MEMBERS> {
     let mut config = Config::new();
     let mut peers = heapless::Vec::new();
     for (i, role) in [Role::Site, Role::Site, Role::Arbitrator]
@@ -158,13 +157,13 @@ fn main() -> ! {
         Ok(n) => n,
         Err(_) => fail("site node"),
     };
-    let Ok(mut restored) = Restored::open(prov, RamStorage::<512>::new(), Instant(0)) else {
+    let Ok(mut restored) = Restored::open(&prov, RamStorage::<512>::new(), Instant(0)) else {
         fail("restore")
     };
-    let Some(node) = cortex_m::singleton!(: Node<8> = Node::unstarted()) else {
+    let Some(node) = cortex_m::singleton!(: Node<T, MEMBERS> = Node::unstarted()) else {
         fail("appliance node")
     };
-    if restored.start_node(node, Instant(0)).is_err() {
+    if restored.start_node(node, &prov.config, Instant(0)).is_err() {
         fail("appliance node")
     }
     let mut app = restored.start(node);
