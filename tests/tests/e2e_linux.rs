@@ -395,13 +395,19 @@ fn bad_input_is_counted_logged_rate_limited_and_harmless() {
         );
         member.send_to(&d, target).unwrap();
     }
-    // A flood.
-    for i in 0..5000u32 {
-        let _ = member.send_to(&i.to_be_bytes(), target);
+    // A flood, in bursts a socket buffer holds (~280 small datagrams): the
+    // point is that every datagram is counted, not the kernel's drops on a
+    // loaded machine (one unpaced burst was seen counted at 1,274 of 5,000).
+    for burst in 0..50u32 {
+        for i in 0..100u32 {
+            let _ = member.send_to(&(burst * 100 + i).to_be_bytes(), target);
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
-    // Idle TCP clients beyond the connection limit, then TCP garbage.
-    let idle: Vec<_> = (0..20).filter_map(|_| f.connect(0).ok()).collect();
-    assert!(idle.len() >= 16, "only {} connections", idle.len());
+    // Idle TCP clients beyond the per-source limit of connections still
+    // reading (the oldest make room), then TCP garbage.
+    let idle: Vec<_> = (0..40).filter_map(|_| f.connect(0).ok()).collect();
+    assert!(idle.len() >= 33, "only {} connections", idle.len());
     // Unknown tickets over TCP, straight and through the client.
     for _ in 0..200 {
         let req = wire::client_request(Cmd::Grant, "noSuchTicket", key.as_deref());
@@ -419,7 +425,7 @@ fn bad_input_is_counted_logged_rate_limited_and_harmless() {
             .any(|c| c.granted() == Some(true))
             .then_some(())
     });
-    // The idle clients are dropped after the read timeout; list works again.
+    // The idle clients are dropped after the header timeout; list works again.
     wait_for(
         Duration::from_secs(10),
         "site 0 to answer list again",
@@ -470,7 +476,9 @@ fn bad_input_is_counted_logged_rate_limited_and_harmless() {
         "{clients:#?}"
     );
     assert!(
-        clients.iter().any(|l| l.contains("refused (limit 16)")),
+        clients
+            .iter()
+            .any(|l| l.contains("refused or dropped for room (limit 128")),
         "{clients:#?}"
     );
     let log1 = f.log(1);
