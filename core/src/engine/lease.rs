@@ -44,7 +44,8 @@ impl Ticket {
             majority: false,
         });
         self.broadcast(cx, cmd, reason);
-        self.timers.set(Timer::Resend, cx.now + cx.tc.timeout);
+        let wait = self.resend_wait(cx);
+        self.timers.set(Timer::Resend, cx.now + wait);
         if self.state == State::Leader {
             self.arm_holder_deadline(cx);
         }
@@ -179,7 +180,19 @@ impl Ticket {
             msg.leader = NO_ONE;
         }
         cx.out.push(msg);
-        self.timers.set(Timer::Resend, cx.now + cx.tc.timeout);
+        let wait = self.resend_wait(cx);
+        self.timers.set(Timer::Resend, cx.now + wait);
+    }
+
+    /// Until the next re-send of the exchange in flight: booth's `timeout`,
+    /// but a quick retry while a new holder waits for the first majority
+    /// that grants it (the hand-over is not done until then).
+    fn resend_wait(&self, cx: &Ctx) -> crate::time::Duration {
+        if self.state == State::Leader && self.deadline.is_none() {
+            cx.quick_retry()
+        } else {
+            cx.tc.timeout
+        }
     }
 
     /// Time to renew: the handler first (if any), then a heartbeat.

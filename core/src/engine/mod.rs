@@ -627,6 +627,7 @@ fn fire(t: &mut Ticket, cx: &mut Ctx, timer: Timer) {
             let reason = t.next_reason;
             t.start_election(cx, reason)
         }
+        Timer::VoteResend => t.on_vote_resend_timer(cx),
         Timer::Resend => t.on_resend_timer(cx),
         Timer::Renewal => t.on_renewal_timer(cx),
         Timer::CommitDelay => t.on_commit_delay_timer(),

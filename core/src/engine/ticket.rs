@@ -132,6 +132,14 @@ impl Ctx<'_> {
     pub fn lease_copy(&self, v: Duration) -> Duration {
         v + Duration(self.unit.millis()) + self.tc.timeout
     }
+    /// How soon a message that somebody waits on is tried again when no
+    /// answer came: vote requests within a round, and a new holder's first
+    /// heartbeat (nothing is granted until a majority acknowledged it).
+    /// Four tries per `timeout`; booth's once per `timeout` made every lost
+    /// datagram of a hand-over cost a whole second or more under loss.
+    pub fn quick_retry(&self) -> Duration {
+        Duration((self.tc.timeout.0 / 4).max(1))
+    }
     /// Uniform back-off in 0..=min(1 s, timeout), as booth's `add_random_delay()`.
     pub fn backoff(&mut self) -> Duration {
         let max = self.tc.timeout.min(Duration::from_secs(1));
@@ -485,6 +493,7 @@ impl Ticket {
         self.election = None;
         self.timers.stop(Timer::ElectionEnd);
         self.timers.stop(Timer::ElectionStart);
+        self.timers.stop(Timer::VoteResend);
     }
 
     /// (Re)arms the lease-lost timer from the lease copy.
