@@ -335,7 +335,16 @@ impl Ticket {
             }
             cx.reply(self.index, ResultCode::More, crate::site_id::NO_ONE, false);
         }
-        let delay = cx.backoff();
+        // booth's random back-off separates candidates that split the vote;
+        // a round that only lost datagrams has no rival to make way for.
+        let rival = e.votes[..cx.members.len()]
+            .iter()
+            .any(|v| v.is_some_and(|c| c as usize != cx.me));
+        let delay = if rival {
+            cx.backoff()
+        } else {
+            cx.quick_backoff()
+        };
         self.schedule_election(cx, e.reason, delay);
     }
 
@@ -362,7 +371,8 @@ impl Ticket {
         if m.request != Command::ReqVote.as_u32() || self.state != State::Candidate {
             return;
         }
-        if m.term > self.term {
+        let ahead = m.term > self.term;
+        if ahead {
             self.raise_term(m.term);
         }
         match (ResultCode::from_u32(m.result), m.leader) {
@@ -399,10 +409,15 @@ impl Ticket {
                 self.state = State::Init;
                 self.leader = Leader::NoOne;
             }
-            (Some(ResultCode::TermOutdated), _) => {
+            (Some(ResultCode::TermOutdated), _) if ahead || self.election.is_none() => {
                 self.lose_election(cx);
                 self.state = State::Follower;
             }
+            // A voter at our term (or below) calling us outdated answers an
+            // older request of ours (a re-sent or duplicated RVot of the
+            // round before): it says nothing about this round, which it
+            // used to end, wasting a round and a back-off.
+            (Some(ResultCode::TermOutdated), _) => {}
             // Other rejects only cost this round a vote.
             _ => {}
         }

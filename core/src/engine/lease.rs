@@ -331,7 +331,7 @@ impl Ticket {
         self.commit_not_granted(cx);
         self.out_persist = true;
         self.probe_after_lost_lease();
-        let delay = cx.backoff();
+        let delay = cx.quick_backoff();
         self.schedule_election(cx, Reason::TicketLost, delay);
     }
 }

@@ -140,6 +140,11 @@ impl Ctx<'_> {
     pub fn quick_retry(&self) -> Duration {
         Duration((self.tc.timeout.0 / 4).max(1))
     }
+    /// Uniform back-off in 0..=`quick_retry`.
+    pub fn quick_backoff(&mut self) -> Duration {
+        let max = self.quick_retry();
+        Duration(self.rng.below_or_eq(max.0))
+    }
     /// Uniform back-off in 0..=min(1 s, timeout), as booth's `add_random_delay()`.
     pub fn backoff(&mut self) -> Duration {
         let max = self.tc.timeout.min(Duration::from_secs(1));
