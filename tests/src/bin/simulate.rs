@@ -105,7 +105,7 @@ fn lossy_failovers(start: u64, seeds: u64, verbose: bool) -> ExitCode {
         }
         match o.overhead_ms {
             Some(ms) => {
-                overheads.push(ms);
+                overheads.push((ms, seed));
                 if ms > TARGET_MS {
                     late.push(seed);
                 }
@@ -116,6 +116,9 @@ fn lossy_failovers(start: u64, seeds: u64, verbose: bool) -> ExitCode {
             eprintln!("{}\nseed {seed}: overhead {:?} ms", o.trace, o.overhead_ms);
         }
     }
+    let mut by_seed: Vec<(i64, u64)> = overheads.clone();
+    by_seed.sort_unstable_by_key(|&(ms, _)| std::cmp::Reverse(ms));
+    let mut overheads: Vec<i64> = overheads.iter().map(|&(ms, _)| ms).collect();
     overheads.sort_unstable();
     let at = |q: f64| {
         overheads
@@ -138,10 +141,16 @@ fn lossy_failovers(start: u64, seeds: u64, verbose: bool) -> ExitCode {
         at(1.0),
         began.elapsed().as_secs_f64()
     );
-    let mut worst: Vec<u64> = late.iter().chain(&never).copied().collect();
-    worst.truncate(20);
-    if !worst.is_empty() {
-        println!("late or never: {worst:?}");
+    if !never.is_empty() {
+        println!("never: {:?}", &never[..never.len().min(20)]);
+    }
+    if !late.is_empty() {
+        let worst: Vec<_> = by_seed
+            .iter()
+            .take(10)
+            .map(|&(ms, s)| format!("{s} ({ms} ms)"))
+            .collect();
+        println!("slowest seeds: {}", worst.join(", "));
     }
     if broken.is_empty() {
         ExitCode::SUCCESS

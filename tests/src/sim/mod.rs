@@ -613,6 +613,11 @@ impl Sim {
         self.node(m).map(|n| n.counters())
     }
 
+    /// The true time at which member `m`'s clock reads `local`.
+    pub fn true_of(&self, m: usize, local: Instant) -> u64 {
+        self.members[m].clock.true_of(local.0)
+    }
+
     pub fn seed(&self) -> u64 {
         self.seed
     }

@@ -355,14 +355,22 @@ pub fn lossy_failover(seed: u64, verbose: bool) -> Failover {
         sim.trace
             .log(sim.now, || "the ticket moved before the kill".into());
     }
-    let from_site = sim.holder(0);
-    sim.trace.log(sim.now, || "action: crash the holder".into());
-    let holder = from_site.unwrap_or(0);
-    sim.crash(holder);
+    let holder = sim.holder(0).unwrap_or(0);
+    // The end of the last lease the holder gave out (its last UpdE): some
+    // member may count on it, acknowledged or not, so no hand-over can be
+    // earlier than that plus acquire-after. Its last CIB commit (+ expire)
+    // can be a whole renewal older when the acks of that UpdE were lost.
     let lease_end = sim
-        .auditor
-        .last_commit(0, holder)
-        .map_or(sim.now, |t| t + expire);
+        .view(holder, 0)
+        .and_then(|v| v.expires)
+        .map(|e| sim.true_of(holder, e))
+        .or_else(|| sim.auditor.last_commit(0, holder).map(|t| t + expire))
+        .unwrap_or(sim.now)
+        .max(sim.now);
+    sim.trace.log(sim.now, || {
+        format!("action: crash the holder m{holder}, its lease ends at t={lease_end}")
+    });
+    sim.crash(holder);
     let limit = sim.now + 60_000;
     let mut overhead = None;
     while sim.now < limit {
