@@ -138,7 +138,7 @@ impl Ctx<'_> {
     /// Four tries per `timeout`; booth's once per `timeout` made every lost
     /// datagram of a hand-over cost a whole second or more under loss.
     pub fn quick_retry(&self) -> Duration {
-        Duration((self.tc.timeout.0 / 4).max(1))
+        Duration((self.tc.timeout.0 / 8).max(1))
     }
     /// Uniform back-off in 0..=`quick_retry`.
     pub fn quick_backoff(&mut self) -> Duration {
