@@ -96,12 +96,20 @@ fn lossy_failovers(start: u64, seeds: u64, verbose: bool) -> ExitCode {
     const TARGET_MS: i64 = 3_000;
     let began = Instant::now();
     let mut overheads = Vec::new();
+    let mut elections = Vec::new();
     let (mut never, mut late, mut broken) = (Vec::new(), Vec::new(), Vec::new());
     for seed in start..start + seeds {
         let o = lossy_failover(seed, verbose);
         if !o.violations.is_empty() {
             eprintln!("seed {seed}: {}", o.violations[0]);
             broken.push(seed);
+        }
+        elections.extend(o.election_ms);
+        if o.election_ms.is_some_and(|e| e > 4000) {
+            eprintln!(
+                "seed {seed}: {} members, election {:?} ms",
+                o.members, o.election_ms
+            );
         }
         match o.overhead_ms {
             Some(ms) => {
@@ -120,12 +128,28 @@ fn lossy_failovers(start: u64, seeds: u64, verbose: bool) -> ExitCode {
     by_seed.sort_unstable_by_key(|&(ms, _)| std::cmp::Reverse(ms));
     let mut overheads: Vec<i64> = overheads.iter().map(|&(ms, _)| ms).collect();
     overheads.sort_unstable();
+    elections.sort_unstable();
     let at = |q: f64| {
         overheads
             .get(((overheads.len() as f64 - 1.0) * q).round() as usize)
             .copied()
             .unwrap_or(0)
     };
+    let el = |q: f64| {
+        elections
+            .get(((elections.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    println!(
+        "election (from a majority free to vote until the grant): ms min {} median {} p90 {} p99 {} max {}; within 3000 ms: {:.2} %",
+        el(0.0),
+        el(0.5),
+        el(0.9),
+        el(0.99),
+        el(1.0),
+        100.0 * elections.iter().filter(|&&e| e <= 3000).count() as f64 / elections.len().max(1) as f64
+    );
     let within = seeds as usize - late.len() - never.len();
     println!(
         "lossy failover: seeds {seeds}, within {TARGET_MS} ms: {within} ({:.2} %), late: {}, \

@@ -305,6 +305,11 @@ pub struct Failover {
     /// expire) plus acquire-after until another site alone holds the
     /// ticket; `None` if none did within a minute.
     pub overhead_ms: Option<i64>,
+    /// From the first instant a majority of the members may vote anew
+    /// (their lease copies plus acquire-after ran out, the dead holder
+    /// counted as unable) until the new holder's grant: what the election
+    /// itself took.
+    pub election_ms: Option<u64>,
     pub violations: Vec<Violation>,
     pub trace: String,
 }
@@ -337,6 +342,7 @@ pub fn lossy_failover(seed: u64, verbose: bool) -> Failover {
         seed,
         members,
         overhead_ms,
+        election_ms: None,
         trace: sim.trace.dump(),
         violations: std::mem::take(&mut sim.auditor.violations),
     };
@@ -373,13 +379,20 @@ pub fn lossy_failover(seed: u64, verbose: bool) -> Failover {
     sim.crash(holder);
     let limit = sim.now + 60_000;
     let mut overhead = None;
+    let mut free_at = None;
     while sim.now < limit {
         let next = sim.now + 10;
         sim.run_until(next);
+        if free_at.is_none() && sim.majority_may_vote(0, holder) {
+            free_at = Some(sim.now);
+        }
         if sim.holder(0).is_some_and(|h| h != holder) {
             overhead = Some(sim.now as i64 - (lease_end + acquire_after) as i64);
             break;
         }
     }
-    fail(&mut sim, overhead)
+    let election_ms = free_at.and_then(|f| overhead.map(|_| sim.now.saturating_sub(f)));
+    let mut out = fail(&mut sim, overhead);
+    out.election_ms = election_ms;
+    out
 }
