@@ -100,6 +100,7 @@ impl Ticket {
         msg.leader = cx.id_of(cx.me as u8);
         msg.term = self.term;
         msg.valid_for = 0;
+        msg.sub_unit_ms = 0;
         msg.resend = resend;
         cx.out.push(msg);
         let next = cx.now + cx.quick_retry();

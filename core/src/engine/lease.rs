@@ -287,7 +287,7 @@ impl Ticket {
         if cx.tc.mode == Mode::Automatic && v.0 > cx.tc.expire.0 + cx.unit.millis() {
             self.out_timing_mismatch |= 1 << m.from;
         }
-        let end = cx.now + cx.lease_copy(v);
+        let end = cx.now + cx.lease_copy_from(v, m.sub_unit_ms);
         let same_lease = from_leader && self.leader_term == m.term;
         if !from_leader {
             self.out_persist = true;

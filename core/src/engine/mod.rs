@@ -121,6 +121,9 @@ pub(crate) struct Incoming {
     pub leader: Leader,
     pub term: u32,
     pub valid_for: u32,
+    /// Set when the sender is booth-rs (it marked `options`): what its
+    /// `valid_for` truncated, in ms.
+    pub sub_unit_ms: Option<u16>,
 }
 
 impl Incoming {
@@ -314,6 +317,10 @@ impl<const TICKETS: usize> Node<TICKETS> {
             leader,
             term: msg.body.term,
             valid_for: msg.body.valid_for,
+            sub_unit_ms: wire::header::peer_mark(
+                msg.header.options,
+                self.config.wire_unit.millis(),
+            ),
         })
     }
 
@@ -501,6 +508,7 @@ impl<const TICKETS: usize> Node<TICKETS> {
                     request: m.request,
                     reason: m.reason.as_u32(),
                     result: m.result.as_u32(),
+                    options: wire::header::PEER_MARK | u32::from(m.sub_unit_ms),
                     ..Header::default()
                 },
                 cmd: m.cmd,
