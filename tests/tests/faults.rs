@@ -8,6 +8,7 @@
 //! `cargo test --release -p booth-tests --test faults -- --ignored --nocapture`.
 //! `FAULTS_ONLY=sigstop,cut-both` runs only those scenarios,
 //! `FAULTS_JOBS=n` sets the parallel formations (default 3),
+//! `FAULTS_RUNS=n` runs every chosen scenario n times,
 //! `FAULTS_NO_BOOTH1X=1` skips booth 1.0, `FAULTS_VERBOSE=1` prints every
 //! run's timeline. The table goes to `target/faults-table.md`.
 
@@ -71,6 +72,13 @@ fn faults_on_real_processes() {
     if let Ok(only) = std::env::var("FAULTS_ONLY") {
         let ids: Vec<&str> = only.split(',').map(str::trim).collect();
         all.retain(|s| ids.contains(&s.id));
+    }
+    if let Some(runs) = std::env::var("FAULTS_RUNS")
+        .ok()
+        .and_then(|r| r.parse::<usize>().ok())
+    {
+        // Repeats (issue 10: every scenario 20 times before it is trusted).
+        all.iter_mut().for_each(|s| s.runs = runs);
     }
     if std::env::var_os("FAULTS_NO_BOOTH1X").is_some() {
         all.retain(|s| s.daemon != Daemon::Booth1x);

@@ -92,14 +92,55 @@ impl Ticket {
         self.timers.set(Timer::ElectionEnd, cx.now + cx.tc.timeout);
         cx.counters.elections_started = cx.counters.elections_started.saturating_add(1);
 
-        let mut msg = self.message(cx, Command::ReqVote, cx.peers_mask());
+        self.send_vote_request(cx, reason, cx.peers_mask(), false);
+        if cx.members.len() == 1 {
+            self.count_votes(cx);
+        }
+    }
+
+    /// Our `RVot` of the running round to the members in `to`; a re-send
+    /// waits for the next one while the round lasts.
+    fn send_vote_request(&mut self, cx: &mut Ctx, reason: Reason, to: u16, resend: bool) {
+        let mut msg = self.message(cx, Command::ReqVote, to);
         msg.reason = reason;
         msg.leader = cx.id_of(cx.me as u8);
         msg.term = self.term;
         msg.valid_for = 0;
+        msg.sub_unit_ms = 0;
+        msg.resend = resend;
         cx.out.push(msg);
-        if cx.members.len() == 1 {
-            self.count_votes(cx);
+        let next = cx.now + cx.quick_retry();
+        if self
+            .timers
+            .get(Timer::ElectionEnd)
+            .is_some_and(|end| next < end)
+        {
+            self.timers.set(Timer::VoteResend, next);
+        }
+    }
+
+    /// Asks the members that have not answered this round again. Under 30 %
+    /// loss a request and its answer both arrive in only about half the
+    /// tries; one try per round made a lost datagram cost a whole round plus
+    /// a back-off (and a probe two), so a hand-over took tens of seconds.
+    /// A voter answers a repeated request of the same term as it did the
+    /// first (it has voted, or refuses for the same reason), and network
+    /// duplication sends such copies anyway: repeating adds no new state.
+    pub fn on_vote_resend_timer(&mut self, cx: &mut Ctx) {
+        let Some(e) = self.election else {
+            return;
+        };
+        if e.term != self.term {
+            return;
+        }
+        let silent = e.votes[..cx.members.len()]
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_none())
+            .fold(0u16, |mask, (i, _)| mask | 1 << i)
+            & cx.peers_mask();
+        if silent != 0 {
+            self.send_vote_request(cx, e.reason, silent, true);
         }
     }
 
@@ -204,7 +245,9 @@ impl Ticket {
             // decides its commit delay.
             let mine = votes.iter().filter(|v| **v == Some(cx.me as u8)).count();
             let waits_for_sites = e.reason == Reason::Admin && self.grant_delay.is_some();
-            if answered || (mine >= cx.majority() && !waits_for_sites) {
+            // A probe has its answer once a majority heard it unblocked.
+            let heard = e.probe && votes.iter().flatten().count() >= cx.majority();
+            if answered || heard || (mine >= cx.majority() && !waits_for_sites) {
                 self.count_votes(cx);
             }
         } else if m.leader == Leader::NoOne
@@ -227,6 +270,7 @@ impl Ticket {
     /// The election's time is up (or everybody answered): count.
     pub fn count_votes(&mut self, cx: &mut Ctx) {
         self.timers.stop(Timer::ElectionEnd);
+        self.timers.stop(Timer::VoteResend);
         let Some(e) = self.election.take() else {
             return;
         };
@@ -252,8 +296,15 @@ impl Ticket {
             }
             return;
         }
-        if won && e.probe {
-            // We are heard again: now win a term of our own.
+        let heard = e.votes[..cx.members.len()].iter().flatten().count();
+        if e.probe && heard >= cx.majority() {
+            // A majority heard us and none of it is bound by a lease (a
+            // voter that is would have refused, naming its leader, and we
+            // would follow): no lease acknowledged by a majority is left
+            // (majorities intersect), so run for a term of our own at once.
+            // The votes themselves name whom each voter chose in this term
+            // (mostly the leader we lost) and mean nothing more; waiting out
+            // the round and a back-off for them cost a second per hand-over.
             return self.start_election(cx, e.reason);
         }
         if won {
@@ -291,7 +342,16 @@ impl Ticket {
             }
             cx.reply(self.index, ResultCode::More, crate::site_id::NO_ONE, false);
         }
-        let delay = cx.backoff();
+        // booth's random back-off separates candidates that split the vote;
+        // a round that only lost datagrams has no rival to make way for.
+        let rival = e.votes[..cx.members.len()]
+            .iter()
+            .any(|v| v.is_some_and(|c| c as usize != cx.me));
+        let delay = if rival {
+            cx.backoff()
+        } else {
+            cx.quick_backoff()
+        };
         self.schedule_election(cx, e.reason, delay);
     }
 
@@ -318,7 +378,8 @@ impl Ticket {
         if m.request != Command::ReqVote.as_u32() || self.state != State::Candidate {
             return;
         }
-        if m.term > self.term {
+        let ahead = m.term > self.term;
+        if ahead {
             self.raise_term(m.term);
         }
         match (ResultCode::from_u32(m.result), m.leader) {
@@ -329,11 +390,18 @@ impl Ticket {
                 // Follow the leader the voter knows; its heartbeats will confirm.
                 // (Second-hand lease time only delays us; a zero remainder must
                 // not restart our acquire-after wait, or candidates keep each
-                // other waiting forever.)
+                // other waiting forever.) The remainder is the voter's own
+                // copy, which already has the margins for a late holder; we
+                // only wait until that voter will vote, so we add the unit
+                // its truncation cut off and no margin again (a second
+                // `lease_copy` made a candidate that missed the last update
+                // sit out two seconds more than the voter it waits for).
+                // Safety does not rest on it: the voters that acknowledged
+                // the holder's lease guard it with first-hand copies.
                 let left = cx.wire_duration(m.valid_for).min(cx.tc.expire);
                 self.leader = Leader::Member(l);
                 self.leader_term = m.term;
-                let end = cx.now + cx.lease_copy(left);
+                let end = cx.now + left + cx.wire_duration(1);
                 self.lease_end = Some(self.lease_end.map_or(end, |e| e.max(end)));
                 self.lose_election(cx);
                 self.state = State::Follower;
@@ -348,10 +416,15 @@ impl Ticket {
                 self.state = State::Init;
                 self.leader = Leader::NoOne;
             }
-            (Some(ResultCode::TermOutdated), _) => {
+            (Some(ResultCode::TermOutdated), _) if ahead || self.election.is_none() => {
                 self.lose_election(cx);
                 self.state = State::Follower;
             }
+            // A voter at our term (or below) calling us outdated answers an
+            // older request of ours (a re-sent or duplicated RVot of the
+            // round before): it says nothing about this round, which it
+            // used to end, wasting a round and a back-off.
+            (Some(ResultCode::TermOutdated), _) => {}
             // Other rejects only cost this round a vote.
             _ => {}
         }

@@ -41,7 +41,8 @@ impl Ticket {
             majority: false,
         });
         self.broadcast(cx, cmd, reason);
-        self.timers.set(Timer::Resend, cx.now + cx.tc.timeout);
+        let wait = self.resend_wait(cx);
+        self.timers.set(Timer::Resend, cx.now + wait);
         if self.state == State::Leader {
             self.arm_holder_deadline(cx);
         }
@@ -176,7 +177,19 @@ impl Ticket {
             msg.leader = NO_ONE;
         }
         cx.out.push(msg);
-        self.timers.set(Timer::Resend, cx.now + cx.tc.timeout);
+        let wait = self.resend_wait(cx);
+        self.timers.set(Timer::Resend, cx.now + wait);
+    }
+
+    /// Until the next re-send of the exchange in flight: booth's `timeout`,
+    /// but a quick retry while a new holder waits for the first majority
+    /// that grants it (the hand-over is not done until then).
+    fn resend_wait(&self, cx: &Ctx) -> crate::time::Duration {
+        if self.state == State::Leader && self.deadline.is_none() {
+            cx.quick_retry()
+        } else {
+            cx.tc.timeout
+        }
     }
 
     /// Time to renew: the handler first (if any), then a heartbeat.
@@ -271,7 +284,7 @@ impl Ticket {
         if cx.tc.mode == Mode::Automatic && v.0 > cx.tc.expire.0 + cx.unit.millis() {
             self.out_timing_mismatch |= 1 << m.from;
         }
-        let end = cx.now + cx.lease_copy(v);
+        let end = cx.now + cx.lease_copy_from(v, m.sub_unit_ms);
         let same_lease = from_leader && self.leader_term == m.term;
         if !from_leader {
             self.out_persist = true;
@@ -315,7 +328,7 @@ impl Ticket {
         self.commit_not_granted(cx);
         self.out_persist = true;
         self.probe_after_lost_lease();
-        let delay = cx.backoff();
+        let delay = cx.quick_backoff();
         self.schedule_election(cx, Reason::TicketLost, delay);
     }
 }

@@ -126,6 +126,9 @@ pub(crate) struct Incoming {
     pub leader: Leader,
     pub term: u32,
     pub valid_for: u32,
+    /// Set when the sender is booth-rs (it marked `options`): what its
+    /// `valid_for` truncated, in ms.
+    pub sub_unit_ms: Option<u16>,
 }
 
 impl Incoming {
@@ -365,6 +368,10 @@ impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
             leader,
             term: msg.body.term,
             valid_for: msg.body.valid_for,
+            sub_unit_ms: wire::header::peer_mark(
+                msg.header.options,
+                self.config.wire_unit.millis(),
+            ),
         })
     }
 
@@ -562,6 +569,7 @@ impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
                     request: m.request,
                     reason: m.reason.as_u32(),
                     result: m.result.as_u32(),
+                    options: wire::header::PEER_MARK | u32::from(m.sub_unit_ms),
                     ..Header::default()
                 },
                 cmd: m.cmd,
@@ -688,6 +696,7 @@ fn fire(t: &mut Ticket, cx: &mut Ctx, timer: Timer) {
             let reason = t.next_reason;
             t.start_election(cx, reason)
         }
+        Timer::VoteResend => t.on_vote_resend_timer(cx),
         Timer::Resend => t.on_resend_timer(cx),
         Timer::Renewal => t.on_renewal_timer(cx),
         Timer::CommitDelay => t.on_commit_delay_timer(),

@@ -22,6 +22,9 @@ pub(crate) struct Outgoing {
     pub leader: u32,
     pub term: u32,
     pub valid_for: u32,
+    /// The lease remainder below one wire unit, in ms, for our own peers
+    /// (header `options`, [`crate::wire::header::PEER_MARK`]).
+    pub sub_unit_ms: u16,
     /// Counts as a re-send in the peer statistics.
     pub resend: bool,
     /// Header stamp to send instead of a fresh one: an ack echoes the stamp

@@ -140,6 +140,35 @@ impl Ctx<'_> {
     pub fn lease_copy(&self, v: Duration) -> Duration {
         v + Duration(self.unit.millis()) + self.tc.timeout
     }
+    /// How soon a message that somebody waits on is tried again when no
+    /// answer came: vote requests within a round, and a new holder's first
+    /// heartbeat (nothing is granted until a majority acknowledged it).
+    /// Four tries per `timeout`; booth's once per `timeout` made every lost
+    /// datagram of a hand-over cost a whole second or more under loss.
+    pub fn quick_retry(&self) -> Duration {
+        Duration((self.tc.timeout.0 / 8).max(1))
+    }
+    /// The lease copy of a lease message from the holder itself. From a
+    /// booth-rs holder (its mark carries what truncation cut off): the exact
+    /// remainder and no margin. Such a holder lets go at its own deadline,
+    /// `sent + v·(1−ρ)/(1+ρ) − unit − margin` on its clock, which is at most
+    /// `v/(1+ρ)` of real time after the send (any copy, re-sends included,
+    /// carries what is left of the same lease end); this copy runs at
+    /// least `v/(1+ρ)` of real time from receipt, which is later. The
+    /// drift bound is the only margin, a message delay only adds to it.
+    /// From anybody else: [`Self::lease_copy`] (a booth 1.x holder keeps
+    /// up to a unit more than it says and notices its expiry late).
+    pub fn lease_copy_from(&self, v: Duration, sub_unit_ms: Option<u16>) -> Duration {
+        match sub_unit_ms {
+            Some(sub) => v + Duration(u64::from(sub)),
+            None => self.lease_copy(v),
+        }
+    }
+    /// Uniform back-off in 0..=`quick_retry`.
+    pub fn quick_backoff(&mut self) -> Duration {
+        let max = self.quick_retry();
+        Duration(self.rng.below_or_eq(max.0))
+    }
     /// Uniform back-off in 0..=min(1 s, timeout), as booth's `add_random_delay()`.
     pub fn backoff(&mut self) -> Duration {
         let max = self.tc.timeout.min(Duration::from_secs(1));
@@ -324,6 +353,14 @@ impl Ticket {
         }
     }
 
+    /// What [`Self::wire_valid_for`] truncated, in ms (0 with a ms unit).
+    pub fn wire_sub_unit_ms(&self, cx: &Ctx) -> u16 {
+        match self.lease_end {
+            Some(end) => (end.saturating_since(cx.now).0 % cx.unit.millis()) as u16,
+            None => 0,
+        }
+    }
+
     /// The state that must survive a restart.
     pub fn persisted(&self) -> PersistedTicket {
         PersistedTicket {
@@ -387,6 +424,7 @@ impl Ticket {
             leader: self.owner(cx).wire(),
             term,
             valid_for: self.wire_valid_for(cx),
+            sub_unit_ms: self.wire_sub_unit_ms(cx),
             resend: false,
             echo: None,
         }
@@ -494,6 +532,7 @@ impl Ticket {
         self.election = None;
         self.timers.stop(Timer::ElectionEnd);
         self.timers.stop(Timer::ElectionStart);
+        self.timers.stop(Timer::VoteResend);
     }
 
     /// (Re)arms the lease-lost timer from the lease copy.

@@ -16,6 +16,8 @@ pub(crate) enum Timer {
     ElectionEnd,
     /// Start an election after a random back-off.
     ElectionStart,
+    /// Ask the members that have not answered the running election again.
+    VoteResend,
     /// Re-send the message of the exchange in flight.
     Resend,
     /// Time for the holder to renew.
@@ -24,13 +26,14 @@ pub(crate) enum Timer {
     CommitDelay,
 }
 
-const COUNT: usize = 8;
+const COUNT: usize = 9;
 const ALL: [Timer; COUNT] = [
     Timer::Startup,
     Timer::HolderDeadline,
     Timer::LeaseLost,
     Timer::ElectionEnd,
     Timer::ElectionStart,
+    Timer::VoteResend,
     Timer::Resend,
     Timer::Renewal,
     Timer::CommitDelay,

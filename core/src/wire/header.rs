@@ -20,6 +20,23 @@ mod field {
     pub const RESULT: usize = 44;
 }
 
+/// booth-rs's mark in the header `options` word of peer messages: the high
+/// half reads "br"; the low half carries the part of the lease remainder
+/// that `term_valid_for` truncated (milliseconds below one wire unit).
+/// booth 1.x reads `options` only in client requests and sends 0 between
+/// peers; the interop suite runs every mixed formation with the mark set
+/// (docs/compatibility.md).
+pub const PEER_MARK: u32 = 0x6272_0000;
+/// The half of `options` that must equal [`PEER_MARK`].
+pub const PEER_MARK_MASK: u32 = 0xFFFF_0000;
+
+/// The sub-unit milliseconds of a booth-rs peer's `options`, or `None`
+/// when the sender did not mark it (booth 1.x, or an older booth-rs).
+pub fn peer_mark(options: u32, unit_ms: u64) -> Option<u16> {
+    let sub = (options & !PEER_MARK_MASK) as u16;
+    (options & PEER_MARK_MASK == PEER_MARK && u64::from(sub) < unit_ms).then_some(sub)
+}
+
 /// Big-endian word at `off`, `None` past the end (never panics).
 pub(crate) fn get_u32(buf: &[u8], off: usize) -> Option<u32> {
     let bytes = buf.get(off..off.checked_add(4)?)?;

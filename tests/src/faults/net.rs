@@ -353,8 +353,24 @@ impl Rng {
     }
 }
 
+/// Relays started by this process so far: each gets its own loss sequence.
+static RELAYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn run(mut pairs: Vec<Pair>, sh: &Shared) {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id()));
+    // Seeded by the process id alone, every relay of one test process drew
+    // the same loss sequence: the runs of a scenario repeated one network
+    // instead of sampling it, and only a new process (another machine's
+    // `scripts/test`) met a different one. The relay's number and the
+    // clock make each run its own sample.
+    let n = RELAYS.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut rng = Rng(
+        (0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id()) ^ nanos)
+            .wrapping_add(n.wrapping_mul(0xbf58_476d_1ce4_e5b9))
+            | 1,
+    );
     let mut heap: BinaryHeap<Due> = BinaryHeap::new();
     let mut seq = 0u64;
     let mut buf = vec![0u8; 65536];

@@ -92,6 +92,18 @@ pub fn audit(f: &Formation, dgs: &[Datagram]) -> WireAudit {
         let Ok(fields) = Fields::read(&d.payload) else {
             continue;
         };
+        // Only our members mark their messages, and all of them do.
+        match m.imp {
+            Impl::Booth if fields.options != 0 => a.problems.push(format!(
+                "{who}: booth sent options {:#x} between peers",
+                fields.options
+            )),
+            Impl::Ours if fields.options & 0xFFFF_0000 != 0x6272_0000 => a.problems.push(format!(
+                "{who}: no booth-rs mark in options ({:#x})",
+                fields.options
+            )),
+            _ => {}
+        }
         // booth-core's decoder must read the same fields.
         match parse_peer(&d.payload, key) {
             Ok((msg, _)) => {

@@ -84,6 +84,10 @@ struct TicketAudit {
     last: Option<(usize, u32)>,
     /// Intervals of finished grants: (site, since, until).
     history: Vec<(usize, u64, u64)>,
+    /// Per site: true time of its last "granted here" commit (a renewal's
+    /// included): the end of what it holds is this + expire, as an operator
+    /// reads it from `crm_ticket -g` times.
+    last_commit: Vec<Option<u64>>,
 }
 
 #[derive(Debug, Default)]
@@ -103,6 +107,7 @@ impl Auditor {
             tickets: (0..tickets)
                 .map(|_| TicketAudit {
                     grants: vec![None; members],
+                    last_commit: vec![None; members],
                     ..Default::default()
                 })
                 .collect(),
@@ -114,6 +119,7 @@ impl Auditor {
     /// A site committed "granted here" until true time `until`.
     pub fn granted(&mut self, ticket: usize, site: usize, now: u64, until: u64, term: u32) {
         let audit = &mut self.tickets[ticket];
+        audit.last_commit[site] = Some(now);
         for (other, g) in audit.grants.iter_mut().enumerate() {
             let Some(g) = g else { continue };
             if other == site {
@@ -220,6 +226,11 @@ impl Auditor {
             .filter(|(_, g)| g.is_some_and(|g| g.until > now))
             .map(|(i, _)| i)
             .collect()
+    }
+
+    /// True time of `site`'s last "granted here" commit of `ticket`.
+    pub fn last_commit(&self, ticket: usize, site: usize) -> Option<u64> {
+        self.tickets[ticket].last_commit[site]
     }
 
     /// Every grant interval so far (site, since, until), finished or not.

@@ -613,6 +613,28 @@ impl Sim {
         self.node(m).map(|n| n.counters())
     }
 
+    /// Whether a majority of the members, `dead` excluded, may vote for a
+    /// new holder of `ticket` now: running, with no lease copy (or the copy
+    /// plus acquire-after over).
+    pub fn majority_may_vote(&self, ticket: usize, dead: usize) -> bool {
+        let acquire_after = self.spec.acquire_after_ms;
+        let free = (0..self.members.len())
+            .filter(|&m| m != dead)
+            .filter(|&m| match self.view(m, ticket) {
+                Some(v) => v
+                    .expires
+                    .is_none_or(|e| self.true_of(m, e) + acquire_after <= self.now),
+                None => false,
+            })
+            .count();
+        free > self.members.len() / 2
+    }
+
+    /// The true time at which member `m`'s clock reads `local`.
+    pub fn true_of(&self, m: usize, local: Instant) -> u64 {
+        self.members[m].clock.true_of(local.0)
+    }
+
     pub fn seed(&self) -> u64 {
         self.seed
     }
