@@ -471,20 +471,27 @@ impl Ticket {
         }
     }
 
+    /// What leading means, however we came to it (an election won, a manual
+    /// grant): we lead in our current term, and that must be persisted
+    /// before anybody hears of it.
+    pub(super) fn assume_leadership(&mut self, cx: &Ctx) {
+        self.state = State::Leader;
+        self.leader = Leader::Member(cx.me as u8);
+        self.leader_term = self.term;
+        self.out_persist = true;
+    }
+
     /// We won: lead, and heartbeat at once.
     fn become_leader(&mut self, cx: &mut Ctx, reason: Reason, votes: &[Option<u8>; MAX_MEMBERS]) {
         cx.counters.elections_won = cx.counters.elections_won.saturating_add(1);
         self.end_election();
-        self.state = State::Leader;
-        self.leader = Leader::Member(cx.me as u8);
-        self.leader_term = self.term;
+        self.assume_leadership(cx);
         self.lead_first_stamp = None;
         self.reacquire = false;
         self.wants_election = false;
         self.granted = false;
         self.deadline = None;
         self.lease_end = Some(cx.now + cx.tc.expire);
-        self.out_persist = true;
         self.timers.stop(Timer::LeaseLost);
 
         // booth's commit delay for admin grants, cancelled when every site voted.

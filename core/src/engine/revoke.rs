@@ -87,15 +87,12 @@ impl Ticket {
     fn take_manually(&mut self, cx: &mut Ctx) {
         self.raise_term(self.term.saturating_add(1));
         self.record_vote(cx.me as u8);
-        self.state = State::Leader;
-        self.leader = Leader::Member(cx.me as u8);
-        self.leader_term = self.term;
+        self.assume_leadership(cx);
         self.acquire_ok = true;
         self.grant_delay = None;
         self.commit_delay = None;
         self.lease_end = None;
         self.deadline = Some(Instant::NEVER);
-        self.out_persist = true;
         self.commit_if_ready(cx);
         self.send_heartbeat(cx);
     }

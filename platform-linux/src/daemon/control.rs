@@ -481,6 +481,16 @@ mod tests {
         got
     }
 
+    /// Sends a last reply on `conn` and checks the client `c` reads all of it.
+    fn assert_reply_arrives(s: &mut ControlServer, conn: ConnId, c: &mut TcpStream, now: Instant) {
+        s.send(conn, b"reply", true, now);
+        c.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let mut r = Vec::new();
+        c.read_to_end(&mut r).unwrap();
+        assert_eq!(r, b"reply");
+    }
+
     fn list_request() -> Vec<u8> {
         let req = client::ClientRequest {
             header: Header::default(),
@@ -551,12 +561,7 @@ mod tests {
         let [Incoming::Request { conn, .. }] = got.as_slice() else {
             panic!("{got:?}")
         };
-        s.send(*conn, b"reply", true, now);
-        c.set_read_timeout(Some(std::time::Duration::from_secs(2)))
-            .unwrap();
-        let mut r = Vec::new();
-        c.read_to_end(&mut r).unwrap();
-        assert_eq!(r, b"reply");
+        assert_reply_arrives(&mut s, *conn, &mut c, now);
         assert!(s.refused >= 200 - MAX_READING_PER_SOURCE as u64);
         drop(flood);
     }
@@ -612,12 +617,7 @@ mod tests {
             panic!("{got:?}")
         };
         assert_eq!(bytes.len(), n);
-        s.send(*conn, b"reply", true, now);
-        c.set_read_timeout(Some(std::time::Duration::from_secs(2)))
-            .unwrap();
-        let mut r = Vec::new();
-        c.read_to_end(&mut r).unwrap();
-        assert_eq!(r, b"reply");
+        assert_reply_arrives(&mut s, *conn, &mut c, now);
         assert_eq!(s.connections(), 0);
 
         let mut g = TcpStream::connect(a).unwrap();
