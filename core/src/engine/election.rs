@@ -502,12 +502,25 @@ impl Ticket {
             .filter(|(_, v)| v.is_some())
             .fold(0u16, |mask, (i, _)| mask | 1 << i);
         self.commit_delay = match self.grant_delay.take() {
-            Some(until) if voted & sites != sites => {
-                self.timers.set(Timer::CommitDelay, until);
-                Some(until)
-            }
+            Some(until) if voted & sites != sites => Some(until),
             _ => None,
         };
+        // After a booth holder's lease, a majority may vote (a booth voter
+        // does, at the very end of its copy, with no margin) while that
+        // holder still runs its resources: it advertised its lease truncated
+        // and notices the end only at its next cron run. We may have missed
+        // its last update, so our own copy does not cover it either. Seen in
+        // the interop suite: a booth arbitrator's vote let us grant 0.96 s
+        // before the partitioned booth holder revoked. Wait as long as it
+        // can overstay: one wire unit and one `timeout`.
+        self.commit_delay_firm = core::mem::take(&mut self.lease_from_booth);
+        if self.commit_delay_firm {
+            let until = cx.now + cx.wire_duration(1) + cx.tc.timeout;
+            self.commit_delay = Some(self.commit_delay.map_or(until, |d| d.max(until)));
+        }
+        if let Some(until) = self.commit_delay {
+            self.timers.set(Timer::CommitDelay, until);
+        }
 
         // An admin grant ran the handler before its election; every other way
         // to the ticket runs it before the first CIB grant (booth does not).

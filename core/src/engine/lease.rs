@@ -101,7 +101,8 @@ impl Ticket {
     fn check_acks(&mut self, cx: &mut Ctx) {
         let Some(mut ex) = self.exchange else { return };
         let sites = cx.sites_mask();
-        if ex.acks & sites == sites && self.commit_delay.take().is_some() {
+        if ex.acks & sites == sites && !self.commit_delay_firm && self.commit_delay.take().is_some()
+        {
             // booth: the commit delay ends when every site acknowledged.
             self.timers.stop(Timer::CommitDelay);
         }
@@ -232,6 +233,7 @@ impl Ticket {
 
     pub fn on_commit_delay_timer(&mut self) {
         self.commit_delay = None;
+        self.commit_delay_firm = false;
     }
 
     /// A heartbeat: follow its sender if it may lead.
@@ -285,6 +287,7 @@ impl Ticket {
             self.out_timing_mismatch |= 1 << m.from;
         }
         let end = cx.now + cx.lease_copy_from(v, m.sub_unit_ms);
+        self.lease_from_booth = m.sub_unit_ms.is_none() && cx.tc.mode == Mode::Automatic;
         let same_lease = from_leader && self.leader_term == m.term;
         if !from_leader {
             self.out_persist = true;

@@ -253,6 +253,11 @@ pub(crate) struct Ticket {
     pub lost_probe_term: Option<u32>,
     /// Reason for the election the `ElectionStart` timer will begin.
     pub next_reason: Reason,
+    /// The last lease we followed came from an unmarked holder (booth 1.x,
+    /// or a booth-rs too old to mark): it may outlast any voter's copy by a
+    /// unit and a `timeout` (truncation, late expiry), so winning after it
+    /// delays our CIB grant by as much (see `become_leader`).
+    pub lease_from_booth: bool,
     /// The ticket was lost here (not revoked): keep electing until somebody leads.
     pub wants_election: bool,
     /// `attr-prereq auto` holds (the platform evaluates it): failover
@@ -262,6 +267,9 @@ pub(crate) struct Ticket {
     pub admin_rounds: u8,
     /// An admin grant's commit delay (booth §3.5 step 7).
     pub commit_delay: Option<Instant>,
+    /// The commit delay covers a booth holder's overstay: acknowledgements
+    /// do not end it, only its timer.
+    pub commit_delay_firm: bool,
     /// The before-acquire-handler passed for this leadership (or none is configured).
     pub acquire_ok: bool,
     /// A handler run we wait for.
@@ -301,11 +309,13 @@ impl Ticket {
             election: None,
             probe_term: None,
             lost_probe_term: None,
+            lease_from_booth: false,
             next_reason: Reason::JustSo,
             wants_election: false,
             failover_allowed: true,
             admin_rounds: 0,
             commit_delay: None,
+            commit_delay_firm: false,
             acquire_ok: false,
             handler: None,
             startup_answered: 0,
@@ -516,6 +526,7 @@ impl Ticket {
         self.exchange = None;
         self.deadline = None;
         self.commit_delay = None;
+        self.commit_delay_firm = false;
         self.acquire_ok = false;
         self.timers.stop(Timer::HolderDeadline);
         self.timers.stop(Timer::Resend);
