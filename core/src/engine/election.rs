@@ -505,15 +505,17 @@ impl Ticket {
             Some(until) if voted & sites != sites => Some(until),
             _ => None,
         };
-        // After a booth holder's lease, a majority may vote (a booth voter
-        // does, at the very end of its copy, with no margin) while that
-        // holder still runs its resources: it advertised its lease truncated
-        // and notices the end only at its next cron run. We may have missed
-        // its last update, so our own copy does not cover it either. Seen in
-        // the interop suite: a booth arbitrator's vote let us grant 0.96 s
-        // before the partitioned booth holder revoked. Wait as long as it
-        // can overstay: one wire unit and one `timeout`.
-        self.commit_delay_firm = core::mem::take(&mut self.lease_from_booth);
+        // While another site may be a booth 1.x holder, a majority may vote
+        // (a booth voter does, at the very end of its copy, with no margin)
+        // while that holder still runs its resources: it advertised its
+        // lease truncated and notices the end only at its next cron run. We
+        // may have missed its last update, so our own copy does not cover it
+        // either. Seen in the interop suite: a booth arbitrator's vote let
+        // us grant 0.96 s before the partitioned booth holder revoked. Wait
+        // as long as it can overstay: one wire unit and one `timeout`; acks
+        // do not cut this short. Between booth-rs sites (every other site's
+        // last message marked) there is no such holder.
+        self.commit_delay_firm = cx.unmarked_sites() != 0;
         if self.commit_delay_firm {
             let until = cx.now + cx.wire_duration(1) + cx.tc.timeout;
             self.commit_delay = Some(self.commit_delay.map_or(until, |d| d.max(until)));

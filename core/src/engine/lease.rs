@@ -287,7 +287,6 @@ impl Ticket {
             self.out_timing_mismatch |= 1 << m.from;
         }
         let end = cx.now + cx.lease_copy_from(v, m.sub_unit_ms);
-        self.lease_from_booth = m.sub_unit_ms.is_none() && cx.tc.mode == Mode::Automatic;
         let same_lease = from_leader && self.leader_term == m.term;
         if !from_leader {
             self.out_persist = true;

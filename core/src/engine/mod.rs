@@ -155,6 +155,9 @@ pub struct Node<const TICKETS: usize, const MEMBERS: usize = MAX_MEMBERS> {
     /// Members heard from since start; `peer_up` those not yet reported.
     peers_seen: u16,
     peer_up: u16,
+    /// Members whose last message carried the booth-rs mark. Any other
+    /// site may be a booth 1.x holder, with its late expiry.
+    marked: u16,
     counters: Counters,
     /// Latest `now.mono` seen: time never runs backwards in here.
     now: Instant,
@@ -194,6 +197,7 @@ impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
             peers: [PeerStats::ZERO; MEMBERS],
             replay: [const { ReplayWindow::new() }; MEMBERS],
             peers_seen: 0,
+            marked: 0,
             peer_up: 0,
             counters: Counters::ZERO,
             now: Instant::ZERO,
@@ -327,6 +331,11 @@ impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
             .ticket_index(&msg.body.name)
             .ok_or(RecvError::UnknownTicket)?;
         let incoming = self.incoming(from, &msg)?;
+        if incoming.sub_unit_ms.is_some() {
+            self.marked |= 1 << from;
+        } else {
+            self.marked &= !(1 << from);
+        }
         self.with_ticket(ticket, |t, cx| dispatch(t, cx, msg.cmd, &incoming))
     }
 
@@ -482,6 +491,7 @@ impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
             waiters: &mut self.waiters,
             replies: &mut self.replies,
             counters: &mut self.counters,
+            marked: self.marked,
         };
         #[cfg(feature = "check")]
         let term_before = self.tickets[i].term;

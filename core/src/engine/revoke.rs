@@ -139,8 +139,6 @@ impl Ticket {
             self.state = State::Init;
             self.leader = Leader::NoOne;
             self.lease_end = Some(cx.now);
-            // A revoking holder let go before it told us: nothing overstays.
-            self.lease_from_booth = false;
             self.timers.stop(Timer::LeaseLost);
             self.commit_not_granted(cx);
             self.out_persist = true;

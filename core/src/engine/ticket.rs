@@ -92,6 +92,8 @@ pub(crate) struct Ctx<'a> {
     pub waiters: &'a mut Vec<Waiter, MAX_WAITERS>,
     pub replies: &'a mut Deque<Event, { 4 * MAX_WAITERS }>,
     pub counters: &'a mut Counters,
+    /// Members whose last message carried the booth-rs mark.
+    pub marked: u16,
 }
 
 impl Ctx<'_> {
@@ -103,6 +105,12 @@ impl Ctx<'_> {
     }
     pub fn id_of(&self, member: u8) -> u32 {
         self.members.get(member as usize).map_or(NO_ONE, |m| m.id.0)
+    }
+    /// Sites other than us not known to be booth-rs members (their last
+    /// message was unmarked, or none came): any of them may be a booth 1.x
+    /// holder.
+    pub fn unmarked_sites(&self) -> u16 {
+        self.sites_mask() & !self.marked & !(1 << self.me)
     }
     /// Every member but us.
     pub fn peers_mask(&self) -> u16 {
@@ -253,11 +261,6 @@ pub(crate) struct Ticket {
     pub lost_probe_term: Option<u32>,
     /// Reason for the election the `ElectionStart` timer will begin.
     pub next_reason: Reason,
-    /// The last lease we followed came from an unmarked holder (booth 1.x,
-    /// or a booth-rs too old to mark): it may outlast any voter's copy by a
-    /// unit and a `timeout` (truncation, late expiry), so winning after it
-    /// delays our CIB grant by as much (see `become_leader`).
-    pub lease_from_booth: bool,
     /// The ticket was lost here (not revoked): keep electing until somebody leads.
     pub wants_election: bool,
     /// `attr-prereq auto` holds (the platform evaluates it): failover
@@ -309,7 +312,6 @@ impl Ticket {
             election: None,
             probe_term: None,
             lost_probe_term: None,
-            lease_from_booth: false,
             next_reason: Reason::JustSo,
             wants_election: false,
             failover_allowed: true,
