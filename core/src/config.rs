@@ -128,12 +128,20 @@ impl TicketConfig {
     /// `v·(1−ρ)/(1+ρ) − unit − margin` (`lease-safety.md` §3). The wire unit is
     /// subtracted because booth followers truncate later heartbeats.
     pub fn holder_lease(&self, v: Duration, unit: WireTimeUnit) -> Duration {
+        self.holder_lease_among_marked(v)
+            .saturating_sub(Duration(unit.millis()))
+    }
+
+    /// The holder's usable lease when every other member is booth-rs:
+    /// `v·(1−ρ)/(1+ρ) − margin`. Our followers never shorten a copy (later
+    /// messages carry the milliseconds truncation cut off), so the drift
+    /// bound and the margin are all that stands between the holder letting
+    /// go and a follower's copy ending (docs/compatibility.md, "the mark").
+    pub fn holder_lease_among_marked(&self, v: Duration) -> Duration {
         let ppm = self.max_drift_ppm as u64;
         let scaled = (v.0 as u128 * (1_000_000 - ppm.min(999_999)) as u128
             / (1_000_000 + ppm) as u128) as u64;
-        Duration(scaled)
-            .saturating_sub(Duration(unit.millis()))
-            .saturating_sub(self.safety_margin)
+        Duration(scaled).saturating_sub(self.safety_margin)
     }
 
     /// How long before the earliest instant any other site may be granted

@@ -491,6 +491,7 @@ impl Ticket {
         self.wants_election = false;
         self.granted = false;
         self.deadline = None;
+        self.deadline_exact = false;
         self.lease_end = Some(cx.now + cx.tc.expire);
         self.timers.stop(Timer::LeaseLost);
 

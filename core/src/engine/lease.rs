@@ -124,17 +124,21 @@ impl Ticket {
         if self.state != State::Leader {
             return;
         }
+        // Only booth followers cut a later heartbeat's lease to whole units;
+        // when every other member's last message was marked, none can.
+        let exact = cx.tc.mode == Mode::Automatic && cx.unmarked_peers() == 0;
+        let v = cx.wire_duration(ex.valid_for);
         let deadline = match cx.tc.mode {
             Mode::Manual => Instant::NEVER,
-            Mode::Automatic => {
-                ex.sent_at + cx.tc.holder_lease(cx.wire_duration(ex.valid_for), cx.unit)
-            }
+            Mode::Automatic if exact => ex.sent_at + cx.tc.holder_lease_among_marked(v),
+            Mode::Automatic => ex.sent_at + cx.tc.holder_lease(v, cx.unit),
         };
         // A renewal's heartbeat carries the lease already counted; only the
         // first one after winning, and each update, moves the deadline.
         let moves = ex.cmd == Command::Update || self.deadline.is_none();
         if moves && self.deadline.is_none_or(|d| deadline > d) {
             self.deadline = Some(deadline);
+            self.deadline_exact = exact;
             self.arm_holder_deadline(cx);
         }
         // Manual tickets have no lease to renew: one heartbeat round is all.
@@ -208,6 +212,26 @@ impl Ticket {
     }
 
     /// The holder's own deadline passed without a renewal: give up first.
+    /// A member whose messages were marked sent an unmarked one: it may be a
+    /// booth 1.x process now (a downgrade in place), which cuts the lease of
+    /// our later heartbeats to whole wire units. A deadline counted for
+    /// booth-rs followers only loses that unit here, and the CIB and the
+    /// lease guard are told the earlier deadline at once.
+    pub fn on_peer_unmarked(&mut self, cx: &mut Ctx) {
+        if self.state != State::Leader || !core::mem::take(&mut self.deadline_exact) {
+            return;
+        }
+        let Some(d) = self.deadline else { return };
+        let shrunk = d - cx.wire_duration(1);
+        self.deadline = Some(shrunk);
+        if shrunk <= cx.now {
+            self.on_holder_deadline(cx);
+            return;
+        }
+        self.arm_holder_deadline(cx);
+        self.commit_if_ready(cx);
+    }
+
     pub fn on_holder_deadline(&mut self, cx: &mut Ctx) {
         if self.state == State::Leader {
             cx.counters.tickets_lost = cx.counters.tickets_lost.saturating_add(1);

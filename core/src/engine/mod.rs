@@ -331,12 +331,26 @@ impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
             .ticket_index(&msg.body.name)
             .ok_or(RecvError::UnknownTicket)?;
         let incoming = self.incoming(from, &msg)?;
-        if incoming.sub_unit_ms.is_some() {
-            self.marked |= 1 << from;
-        } else {
-            self.marked &= !(1 << from);
-        }
+        self.note_mark(from, incoming.sub_unit_ms.is_some());
         self.with_ticket(ticket, |t, cx| dispatch(t, cx, msg.cmd, &incoming))
+    }
+
+    /// Remembers whether `from`'s last message carried the booth-rs mark.
+    /// A member that stops marking may be a booth 1.x process now: every
+    /// deadline we hold as if it were ours is shortened first.
+    fn note_mark(&mut self, from: MemberIndex, marked: bool) {
+        let bit = 1u16 << from;
+        let was = self.marked & bit != 0;
+        if marked {
+            self.marked |= bit;
+            return;
+        }
+        self.marked &= !bit;
+        if was {
+            for i in 0..self.tickets.len() {
+                self.with_ticket(i, |t, cx| t.on_peer_unmarked(cx));
+            }
+        }
     }
 
     /// Resolves and checks the sender.

@@ -112,6 +112,11 @@ impl Ctx<'_> {
     pub fn unmarked_sites(&self) -> u16 {
         self.sites_mask() & !self.marked & !(1 << self.me)
     }
+    /// Members other than us not known to be booth-rs members: any of them
+    /// may be a booth 1.x follower that truncates leases.
+    pub fn unmarked_peers(&self) -> u16 {
+        self.peers_mask() & !self.marked
+    }
     /// Every member but us.
     pub fn peers_mask(&self) -> u16 {
         let all = if self.members.len() >= 16 {
@@ -239,6 +244,9 @@ pub(crate) struct Ticket {
     pub lease_end: Option<Instant>,
     /// The holder's own deadline, from a majority-acknowledged send time.
     pub deadline: Option<Instant>,
+    /// `deadline` was counted without the wire unit booth followers may cut
+    /// (every other member was booth-rs); see [`Ticket::on_peer_unmarked`].
+    pub deadline_exact: bool,
     /// What the last commit told the CIB.
     pub granted: bool,
     /// Header stamp of the first lease message of this leadership.
@@ -303,6 +311,7 @@ impl Ticket {
             leader_term: 0,
             lease_end: None,
             deadline: None,
+            deadline_exact: false,
             granted: false,
             committed_deadline: None,
             lead_first_stamp: None,
@@ -527,6 +536,7 @@ impl Ticket {
     pub fn drop_leadership(&mut self) {
         self.exchange = None;
         self.deadline = None;
+        self.deadline_exact = false;
         self.commit_delay = None;
         self.commit_delay_firm = false;
         self.acquire_ok = false;
