@@ -101,6 +101,14 @@ pub enum Restore {
     /// `term` is the highest term known from elsewhere, e.g. the CIB's `term`
     /// attribute (0 if none), so fencing tokens keep rising.
     Amnesia { term: u32 },
+    /// The site's own store (the CIB, which the site's cluster replicates)
+    /// says this site holds the ticket in `term` until `until`: the daemon
+    /// moved to another node of the site, or restarted, within the lease.
+    /// `until` is on this member's clock, already shortened by what the
+    /// clocks of the site's nodes may differ (docs/site-memory.md). A lease
+    /// that has not ended is led on and renewed at once; otherwise the
+    /// ticket is re-acquired as after a restart of a holder.
+    Held { term: u32, until: Instant },
 }
 }
 

@@ -2,17 +2,38 @@
 //! adopt a live leader from their answers (`MIdx`), then re-acquire a ticket we
 //! held (booth-protocol.md §3.4).
 
-use super::event::{HandlerReason, Restore};
+use super::event::{HandlerReason, PersistedTicket, Restore};
 use super::ticket::{Ctx, Leader, State, Ticket, TERM_CEILING};
 use super::timer::Timer;
 use super::Incoming;
 use crate::config::Mode;
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
 use crate::wire::{Command, Reason};
 
 impl Ticket {
     /// Applies the restored state and broadcasts `Stat`.
     pub fn start(&mut self, cx: &mut Ctx, restore: Restore) {
+        let restore = match restore {
+            Restore::Held { term, until } => {
+                let until = match cx.tc.mode {
+                    Mode::Manual => Instant::NEVER,
+                    Mode::Automatic => until,
+                };
+                if cx.is_site() && until > cx.now {
+                    self.resume_holding(cx, term, until);
+                    return;
+                }
+                // Its lease ended: as if we had held it and lost track of time.
+                Restore::Persisted(PersistedTicket {
+                    term,
+                    voted_for: Some(cx.me as u8),
+                    leader: u8::try_from(cx.me).ok(),
+                    lease: true,
+                    lost: false,
+                })
+            }
+            other => other,
+        };
         let refuse_until = cx.now + cx.tc.expire;
         match restore {
             Restore::Fresh => {}
@@ -47,6 +68,7 @@ impl Ticket {
                 // We may have voted in that term: count it as done.
                 self.voted_for = Some(cx.me as u8);
             }
+            Restore::Held { .. } => {}
         }
         if cx.tc.mode == Mode::Manual {
             self.lease_end = None;
@@ -60,6 +82,27 @@ impl Ticket {
         if cx.members.len() == 1 {
             self.end_startup(cx);
         }
+    }
+
+    /// Our site holds the ticket until `until` (its store says so, see
+    /// [`Restore::Held`]): lead on in `term` and renew at once. The followers
+    /// still count that lease and follow us in that term, so nobody else can
+    /// have been granted; `until` is no later than the deadline of the
+    /// daemon that was granted it, so this adds no time to it. The CIB grant
+    /// is committed again with our deadline (it arms this node's lease
+    /// guard) and stays granted throughout: the site's resources keep
+    /// running. If the renewal fails, the deadline takes it as from any
+    /// holder; a higher term or another leader in the answers steps us down.
+    fn resume_holding(&mut self, cx: &mut Ctx, term: u32, until: Instant) {
+        self.term = term.min(TERM_CEILING);
+        self.voted_for = Some(cx.me as u8);
+        self.assume_leadership(cx);
+        self.acquire_ok = true;
+        // A manual grant has no lease (`until` is never).
+        self.lease_end = (cx.tc.mode == Mode::Automatic).then_some(until);
+        self.deadline = Some(until);
+        self.commit_if_ready(cx);
+        self.send_heartbeat(cx);
     }
 
     /// A starting peer asks for our view.
