@@ -64,6 +64,13 @@ pub fn commit_args(
     ]
 }
 
+/// The value [`commit_args`] gave attribute `name` (`-S name --attr-value=V`).
+pub fn arg_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.windows(3)
+        .find(|w| w[0] == "-S" && w[1] == name)
+        .and_then(|w| w[2].strip_prefix("--attr-value="))
+}
+
 /// The arguments for an engine commit, `now` converting its deadline to epoch seconds.
 pub fn commit_event_args(c: &Commit, ticket: &str, cfg_name: &str, now: &Now) -> Vec<String> {
     // A manual grant never ends: 0 rather than a time 584 million years on

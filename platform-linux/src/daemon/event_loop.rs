@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 
 use booth_core::engine::{
-    ClientId, Commit, Event, HandlerReason, Node, RecvError, Source, TicketIndex,
+    ClientId, Commit, Event, HandlerReason, Node, RecvError, Restore, Source, TicketIndex,
 };
 use booth_core::wire::{self, ReplayWindow};
 use booth_core::{Duration, Instant, Now, Role, MAX_MEMBERS};
@@ -29,7 +29,7 @@ use super::guard_link::{GuardLink, GuardSpawn};
 use super::guard_proto::{self, FromGuard, WriteKind};
 use super::handler::{HandlerDone, HandlerEnv, Handlers};
 use super::lockfile::{self, DaemonState, LockError, LockFile};
-use super::persist::{self, Found, StateStore};
+use super::persist::{self, CibTicket, Found, StateStore};
 use super::ratelimit::{self, RateLimiter};
 use super::sd_notify::Notifier;
 use super::signals::{Signal, Signals};
@@ -250,24 +250,27 @@ fn start(
     } else {
         Vec::new()
     };
-    let cib_terms: Vec<u32> = cib.iter().map(|c| c.0).collect();
     let names: Vec<&str> = cfg.core.tickets.iter().map(|t| t.name.as_str()).collect();
-    let mut restores = persist::restores(&found, &names, &cib_terms);
-    if matches!(found, Found::Missing) {
-        // First start here, e.g. in place of booth 1.x: the CIB is all there
-        // is to know. A grant recorded for this very site is re-acquired the
-        // way booth does it (an election peers win for us only while they
-        // still see us as the holder); anything else stays untrusted.
-        for (i, r) in restores.iter_mut().enumerate() {
-            if let Some(&(term, true)) = cib.get(i) {
-                *r = persist::restore_cib_grant(term, me);
-                log::info!(
-                    "ticket {}: no state file, and the CIB says it is granted to this site \
-                     (term {term}): re-acquiring it if the other members still see us as \
-                     its holder",
+    // The site's memory is its CIB (replicated to every node the daemon may
+    // move to); the state file is this node's cache of it.
+    let restores = persist::site_restores(&found, &names, &cib, clock::now());
+    for (i, r) in restores.iter().enumerate() {
+        match r {
+            Restore::Held { term, until } => log::info!(
+                "ticket {}: the CIB says it is granted to this site (term {term}) for {} ms \
+                 more: leading on and renewing it now (the CIB stays granted)",
+                names[i],
+                clock::millis_until(clock::now().mono, *until)
+            ),
+            Restore::Amnesia { term } if matches!(found, Found::Missing | Found::Valid(_)) => {
+                log::warn!(
+                    "ticket {}: the CIB knows term {term}, later than this node's state file \
+                     (or it has none): this site ran on another node since, and may have \
+                     voted there; refusing votes for a whole lease",
                     names[i]
-                );
+                )
             }
+            _ => {}
         }
     }
     match &found {
@@ -437,8 +440,8 @@ fn drop_privileges(cfg: &Loaded, role: Role, state: &std::path::Path) -> Result<
 /// attributes. Returns each ticket's CIB `term` (0 when unknown) and whether
 /// the CIB says it is granted with `owner` = this site (`me`, booth's signed
 /// form); a grant to an unknown owner is never taken for ours (§10.1 #6).
-fn load_cib(cfg: &Loaded, attrs: &mut AttrTable, me: i32) -> Vec<(u32, bool)> {
-    let mut terms = vec![(0, false); cfg.tickets.len()];
+fn load_cib(cfg: &Loaded, attrs: &mut AttrTable, me: i32) -> Vec<CibTicket> {
+    let mut terms = vec![CibTicket::default(); cfg.tickets.len()];
     for (i, t) in cfg.tickets.iter().enumerate() {
         match cib::load_ticket(&t.name) {
             cib::Loaded::State(kv) => {
@@ -448,7 +451,12 @@ fn load_cib(cfg: &Loaded, attrs: &mut AttrTable, me: i32) -> Vec<(u32, bool)> {
                 let granted = get("granted")
                     .is_some_and(|v| v == "true" || v.parse::<i64>().is_ok_and(|n| n != 0));
                 let ours = get("owner").and_then(|v| v.parse::<i64>().ok()) == Some(me as i64);
-                terms[i] = (term, granted && ours);
+                terms[i] = CibTicket {
+                    present: true,
+                    term,
+                    granted_here: granted && ours,
+                    expires: get("expires").and_then(|v| v.parse().ok()),
+                };
                 let shown: Vec<String> = kv
                     .iter()
                     .filter(|(k, _)| k != "id")
@@ -496,9 +504,13 @@ impl Daemon {
             self.on_time(now)?;
             if let Some(sig) = self.stop {
                 log::info!(
-                    "signal {sig}: exiting (tickets are not revoked; they expire at their \
-                     lease end unless renewed after a restart)"
+                    "signal {sig}: exiting (tickets are not revoked: they stay granted until \
+                     their deadline, and a daemon of this site started again before it, on \
+                     this node or another, leads on and renews them)"
                 );
+                if let Some(g) = self.guard.as_mut() {
+                    g.leave();
+                }
                 return Ok(());
             }
 
@@ -688,6 +700,7 @@ impl Daemon {
                                     WriteKind::Grant => "grant",
                                     WriteKind::NotGranted => "revoke",
                                     WriteKind::GuardRevoke => "revoke by the lease guard",
+                                    WriteKind::Check => "read by the lease guard",
                                 },
                                 ratelimit::suffix(n)
                             );

@@ -30,6 +30,10 @@
 //! commits "not granted" for every ticket, which disarms what the previous
 //! daemon left. SIGTERM/SIGINT (systemd stopping the unit's control group)
 //! revokes every armed ticket at once, then exits: nobody would guard them.
+//! A daemon that exits on purpose (the booth-site resource stopped or moved
+//! to another node) says so first (`Leaving`); then at a deadline the guard
+//! reads the CIB and leaves a grant that a later daemon of this site renewed
+//! (docs/site-memory.md).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -39,7 +43,7 @@ use booth_core::{Duration, Instant};
 use socket2::Socket;
 
 use super::child::{self, Reaper, Running};
-use super::cib::{CRM_TICKET, WRITE_TIMEOUT};
+use super::cib::{self, CRM_TICKET, WRITE_TIMEOUT};
 use super::clock;
 use super::guard_proto::{self, ArmedMsg, CommitMsg, FromGuard, ToGuard, WriteKind, MAX_RECORD};
 use super::log as dlog;
@@ -118,6 +122,8 @@ struct Write {
 #[derive(Debug, Clone)]
 struct Armed {
     deadline: Instant,
+    /// The `crm_ticket` arguments that wrote the grant (owner, expires).
+    grant: Vec<String>,
     revoke: Vec<String>,
 }
 
@@ -127,6 +133,9 @@ struct Slot {
     running: Option<Write>,
     next: Option<Job>,
     retry: Option<(Instant, Job)>,
+    /// A deadline passed after the daemon left on purpose: the CIB is read
+    /// before this grant is revoked.
+    checking: Option<Armed>,
 }
 
 impl Slot {
@@ -135,6 +144,7 @@ impl Slot {
             && self.running.is_none()
             && self.next.is_none()
             && self.retry.is_none()
+            && self.checking.is_none()
     }
 
     /// Queues a write, replacing a pending one (and any retry).
@@ -164,6 +174,8 @@ pub struct Guard {
     /// Records to the daemon dropped because its socket was full.
     pub dropped: u64,
     stopping: bool,
+    /// The last daemon said it was leaving on purpose ([`ToGuard::Leaving`]).
+    left_on_purpose: bool,
     /// A daemon connected once (before that, wait [`FIRST_CONNECT`] for it).
     ever_connected: bool,
     uid: libc::uid_t,
@@ -228,6 +240,7 @@ impl Guard {
             fired: 0,
             dropped: 0,
             stopping: false,
+            left_on_purpose: false,
             ever_connected: false,
             // SAFETY: getuid has no preconditions.
             uid: unsafe { libc::getuid() },
@@ -387,6 +400,23 @@ impl Guard {
                 killed_grant = true;
             }
         }
+        let check_first = self.conn.is_none() && self.left_on_purpose && !self.stopping;
+        if check_first {
+            // The daemon was stopped, not killed: its site may have started
+            // it again (on another node) and renewed the grant there.
+            slot.queue(Job {
+                seq: 0,
+                kind: WriteKind::Check,
+                args: cib::load_args(ticket),
+                tries: 0,
+            });
+            slot.checking = Some(armed);
+            log::info!(
+                "lease guard: ticket {ticket}: deadline passed {late} ms ago after the daemon \
+                 left on purpose; reading the CIB before revoking"
+            );
+            return;
+        }
         if !matches!(&slot.next, Some(j) if j.kind != WriteKind::Grant) {
             slot.queue(Job {
                 seq: 0,
@@ -443,6 +473,10 @@ impl Guard {
                 Some(format!("{}: {}", f.outcome, f.stderr))
             };
             self.reaper.adopt(w.child, now);
+            if w.job.kind == WriteKind::Check {
+                Self::after_check(ticket, slot, &f, took);
+                continue;
+            }
             match (&error, w.job.kind) {
                 (None, WriteKind::GuardRevoke) => log::info!(
                     "lease guard: ticket {ticket}: not granted here in the CIB now ({took} ms)"
@@ -497,7 +531,8 @@ impl Guard {
             }
             let mut cmd = std::process::Command::new(&self.program);
             cmd.args(&job.args);
-            match child::spawn(cmd, false, now + WRITE_TIMEOUT) {
+            let read = job.kind == WriteKind::Check;
+            match child::spawn(cmd, read, now + WRITE_TIMEOUT) {
                 Ok(child) => {
                     slot.running = Some(Write {
                         job,
@@ -532,6 +567,47 @@ impl Guard {
         }
     }
 
+    /// The CIB read after a deadline passed: revoke, unless a later daemon
+    /// of this site renewed the grant (or a daemon connected here since and
+    /// armed the ticket again: it decides now). A failed read revokes.
+    fn after_check(ticket: &str, slot: &mut Slot, f: &child::Finished, took: u64) {
+        let Some(armed) = slot.checking.take() else {
+            return;
+        };
+        if slot.armed.is_some() {
+            return;
+        }
+        let state = f
+            .outcome
+            .success()
+            .then(|| cib::parse_ticket_state(&f.stdout))
+            .flatten();
+        if let Some(state) = &state {
+            if renewed_since(state, &armed.grant) {
+                log::info!(
+                    "lease guard: ticket {ticket}: a later daemon of this site renewed it \
+                     (the CIB says expires={}; read in {took} ms): not revoking",
+                    attr(state, "expires").unwrap_or("?")
+                );
+                return;
+            }
+        }
+        log::warn!(
+            "lease guard: ticket {ticket}: {}; revoking in the CIB",
+            if state.is_some() {
+                "nobody renewed it"
+            } else {
+                "the CIB could not be read"
+            }
+        );
+        slot.queue(Job {
+            seq: 0,
+            kind: WriteKind::GuardRevoke,
+            args: armed.revoke,
+            tries: 0,
+        });
+    }
+
     /// A commit from the daemon.
     pub fn on_commit(&mut self, c: CommitMsg, now: Instant) {
         let slot = self.slots.entry(c.ticket.clone()).or_default();
@@ -539,6 +615,7 @@ impl Guard {
             Some(d) if d > now && !self.stopping => {
                 slot.armed = Some(Armed {
                     deadline: d,
+                    grant: c.write.clone(),
                     revoke: c.revoke,
                 });
                 slot.queue(Job {
@@ -553,6 +630,7 @@ impl Guard {
                 // late, or we are stopping): revoke instead.
                 slot.armed = Some(Armed {
                     deadline: d.min(now),
+                    grant: c.write,
                     revoke: c.revoke,
                 });
                 self.fire(&c.ticket, now);
@@ -695,10 +773,18 @@ impl Guard {
             match guard_proto::decode::<ToGuard>(&buf[..n]) {
                 Ok(ToGuard::Hello { pid, instance }) => {
                     c.pid = pid;
+                    self.left_on_purpose = false;
                     log::info!("lease guard: daemon of {instance} connected (pid {pid})");
                 }
                 Ok(ToGuard::Commit(m)) => self.on_commit(m, now),
                 Ok(ToGuard::Ping { seq }) => self.send(&FromGuard::Pong { seq }),
+                Ok(ToGuard::Leaving) => {
+                    log::info!(
+                        "lease guard: the daemon is leaving on purpose; a later daemon of this \
+                         site may renew its grants, so the CIB is read before any revoke"
+                    );
+                    self.left_on_purpose = true;
+                }
                 Err(e) => {
                     log::error!("lease guard: closing the daemon connection: {e}");
                     self.conn = None;
@@ -725,6 +811,30 @@ impl Guard {
             }
         }
     }
+}
+
+/// An attribute of a `<ticket_state>` read from the CIB.
+fn attr<'a>(state: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    state
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Whether the CIB's ticket state shows the grant that `grant` (our
+/// `crm_ticket` arguments) wrote renewed since: still granted, to the same
+/// owner, with a later `expires`. Only a daemon of this site writes that.
+fn renewed_since(state: &[(String, String)], grant: &[String]) -> bool {
+    let granted = attr(state, "granted")
+        .is_some_and(|v| v == "true" || v.parse::<i64>().is_ok_and(|n| n != 0));
+    let number = |v: Option<&str>| v.and_then(|v| v.parse::<u64>().ok());
+    let same_owner =
+        attr(state, "owner").is_some() && attr(state, "owner") == cib::arg_value(grant, "owner");
+    let later = matches!(
+        (number(attr(state, "expires")), number(cib::arg_value(grant, "expires"))),
+        (Some(now), Some(ours)) if now > ours
+    );
+    granted && same_owner && later
 }
 
 fn pollfd(fd: RawFd) -> libc::pollfd {
@@ -958,5 +1068,75 @@ mod tests {
             "the killed grant never lands, the revoke does"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A stand-in crm_ticket: `-q` prints a ticket state with `expires`
+    /// from `expires_file`; every call logs its third argument.
+    fn cib_stub(dir: &std::path::Path, expires: u64) -> (String, std::path::PathBuf) {
+        std::fs::create_dir_all(dir).unwrap();
+        let log = dir.join("calls");
+        let stub = dir.join(CRM_TICKET);
+        std::fs::write(
+            &stub,
+            format!(
+                "#!/bin/sh\necho \"$3\" >> {l}\n[ \"$3\" = -q ] && printf 'State XML:\\n\\n                 <ticket_state id=\"t\" granted=\"true\" owner=\"42\" expires=\"{expires}\" term=\"3\"/>\\n'\n                 exit 0\n",
+                l = log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (stub.display().to_string(), log)
+    }
+
+    /// Our grant (owner 42, expires 1000) armed 100 ms ahead, then the
+    /// daemon gone (`left`: on purpose); returns the crm_ticket calls made
+    /// once the deadline passed.
+    fn deadline_after_the_daemon_left(name: &str, cib_expires: u64, left: bool) -> String {
+        let dir = std::env::temp_dir().join(format!("booth-guard-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (stub, log) = cib_stub(&dir, cib_expires);
+        let mut g = guard(&stub);
+        let now = clock::mono();
+        let grant = cib::commit_args("t", true, 42, 1000, 3, "booth");
+        let revoke = cib::commit_args("t", false, 0, 1000, 3, "booth");
+        let grant: Vec<&str> = grant.iter().map(String::as_str).collect();
+        let revoke: Vec<&str> = revoke.iter().map(String::as_str).collect();
+        g.on_commit(
+            commit("t", Some((now + Duration(100)).0), &grant, &revoke),
+            now,
+        );
+        run_until(&mut g, 5, |g| g.slots["t"].running.is_none());
+        g.left_on_purpose = left;
+        run_until(&mut g, 5, |g| g.fired > 0);
+        run_until(&mut g, 5, |g| g.slots["t"].idle() && g.reaper.is_empty());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let calls = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&dir);
+        calls
+    }
+
+    #[test]
+    fn after_a_stop_a_grant_renewed_by_a_later_daemon_of_the_site_is_left_alone() {
+        assert_eq!(
+            deadline_after_the_daemon_left("renewed", 1010, true),
+            "-g\n-q\n"
+        );
+    }
+
+    #[test]
+    fn after_a_stop_a_grant_nobody_renewed_is_revoked() {
+        assert_eq!(
+            deadline_after_the_daemon_left("stale", 1000, true),
+            "-g\n-q\n-r\n"
+        );
+    }
+
+    #[test]
+    fn after_a_crash_the_grant_is_revoked_without_reading_the_cib() {
+        assert_eq!(
+            deadline_after_the_daemon_left("crash", 1010, false),
+            "-g\n-r\n"
+        );
     }
 }

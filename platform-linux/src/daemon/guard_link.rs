@@ -239,6 +239,13 @@ impl GuardLink {
         self.seq
     }
 
+    /// Tells the guard that the daemon exits on purpose (see
+    /// [`ToGuard::Leaving`]). Best effort: if it cannot be sent, the guard
+    /// takes the exit for a crash and revokes at the deadlines as before.
+    pub fn leave(&mut self) {
+        self.queue(guard_proto::encode(&ToGuard::Leaving));
+    }
+
     fn queue(&mut self, rec: Vec<u8>) {
         if self.outbox.len() >= OUTBOX_MAX {
             // Only pings are ever dropped; a guard that lets this many

@@ -26,6 +26,13 @@ pub enum ToGuard {
     Commit(CommitMsg),
     /// Liveness probe, answered with [`FromGuard::Pong`].
     Ping { seq: u64 },
+    /// The daemon exits on purpose (SIGTERM: the site's resource stops or
+    /// moves to another node). A later daemon of this site, here or on
+    /// another node, may resume and renew what is granted, so at a deadline
+    /// the guard first reads the CIB and leaves a grant such a daemon
+    /// renewed (docs/site-memory.md). After a crash (no `Leaving`) it
+    /// revokes at once.
+    Leaving,
 }
 
 /// One engine commit (`Event::Commit`) of one ticket.
@@ -61,6 +68,9 @@ pub enum WriteKind {
     NotGranted,
     /// The guard's own revoke at a deadline.
     GuardRevoke,
+    /// The guard's read of the CIB before that revoke, after the daemon left
+    /// on purpose ([`ToGuard::Leaving`]).
+    Check,
 }
 
 /// The guard → daemon messages.

@@ -16,6 +16,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use booth_core::engine::{PersistedTicket, Restore};
+use booth_core::time::{Duration, Instant, Now, WallTime};
 
 const MAGIC: &[u8; 4] = b"BRST";
 const VERSION: u8 = 2;
@@ -135,20 +136,78 @@ pub fn restores(found: &Found, tickets: &[&str], known_terms: &[u32]) -> Vec<Res
         .collect()
 }
 
-/// The restore value for a ticket a CIB says is granted to this site (member
-/// `me`) in `term`, when this member has no state file of its own (its first
-/// start, e.g. in place of booth 1.x): as if we had held it with a lease of
-/// unknown rest. The engine then refuses votes for others for a lease and
-/// re-acquires the ticket by an election, which peers win for us only while
-/// they still follow us (booth-protocol.md §3.4 step 2, §10.1 #6).
-pub fn restore_cib_grant(term: u32, me: usize) -> Restore {
-    Restore::Persisted(PersistedTicket {
-        term,
-        voted_for: None,
-        leader: u8::try_from(me).ok(),
-        lease: true,
-        lost: false,
-    })
+/// How much the clocks of one site's nodes may differ. The CIB's `expires`
+/// was written from the clock of the node the daemon ran on before; a
+/// daemon that resumes that grant on another node lets go this much
+/// earlier, so a clock that lags the other node's by up to this much still
+/// ends the grant no later than the old daemon's deadline
+/// (docs/site-memory.md). Pacemaker clusters keep their nodes' clocks
+/// synchronised; booth 1.x trusts `expires` with no allowance at all.
+pub const SITE_CLOCK_ALLOWANCE: Duration = Duration::from_secs(1);
+
+/// What the site's CIB says of one ticket at start-up: the site's own
+/// memory, replicated by its cluster to every node the daemon may run on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CibTicket {
+    /// The CIB has a state for the ticket (a daemon of this site wrote it).
+    pub present: bool,
+    pub term: u32,
+    /// Granted, and to this very site.
+    pub granted_here: bool,
+    /// `expires`, epoch seconds.
+    pub expires: Option<u64>,
+}
+
+/// The restore value for each ticket of a **site**, from its state file
+/// (this node's cache) and its CIB (the site's memory, docs/site-memory.md):
+///
+/// * the CIB says the ticket is granted here, in a term the file does not
+///   contradict: [`Restore::Held`] until the CIB's `expires` (less the
+///   clock allowance): the daemon moved or restarted within its lease and
+///   leads on;
+/// * the CIB knows a later term than the file, or this node has no file
+///   while the CIB shows the site ran before: the site has been running on
+///   another node since this node's file was written, and may have voted
+///   there: [`Restore::Amnesia`] with the CIB's term;
+/// * otherwise the file, as [`restores`].
+pub fn site_restores(found: &Found, tickets: &[&str], cib: &[CibTicket], now: Now) -> Vec<Restore> {
+    let known: Vec<u32> = cib.iter().map(|c| c.term).collect();
+    let from_file = restores(found, tickets, &known);
+    tickets
+        .iter()
+        .zip(from_file)
+        .enumerate()
+        .map(|(i, (name, base))| {
+            let c = cib.get(i).copied().unwrap_or_default();
+            let file_term = match found {
+                Found::Valid(map) => map.get(*name).map(|p| p.term),
+                Found::Missing => None,
+                // Already amnesia: no promise of this node's is known.
+                Found::Damaged(_) | Found::Foreign { .. } => return base,
+            };
+            if c.granted_here && file_term.is_none_or(|t| t <= c.term) {
+                Restore::Held {
+                    term: c.term,
+                    until: held_until(c.expires, now),
+                }
+            } else if c.present && file_term.is_none_or(|t| t < c.term) {
+                Restore::Amnesia { term: c.term }
+            } else {
+                base
+            }
+        })
+        .collect()
+}
+
+/// The CIB's `expires` (epoch seconds) as an instant on our monotonic
+/// clock, less [`SITE_CLOCK_ALLOWANCE`]; `now` if it has passed (the engine
+/// then re-acquires the ticket as after a holder's restart).
+fn held_until(expires: Option<u64>, now: Now) -> Instant {
+    let Some(secs) = expires else {
+        return now.mono;
+    };
+    let left_ms = WallTime::from_secs(secs).0.saturating_sub(now.wall.0) / 1000;
+    now.mono + Duration(left_ms).saturating_sub(SITE_CLOCK_ALLOWANCE)
 }
 
 /// The fingerprint (none in a version 1 file) and the entries.
@@ -464,17 +523,81 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// 1,800,000,000 s on the wall clock, 50 s on the monotonic one.
+    fn now() -> Now {
+        Now {
+            mono: Instant(50_000),
+            wall: WallTime::from_secs(1_800_000_000),
+        }
+    }
+
+    fn granted_here(term: u32, expires: u64) -> CibTicket {
+        CibTicket {
+            present: true,
+            term,
+            granted_here: true,
+            expires: Some(expires),
+        }
+    }
+
     #[test]
-    fn a_cib_grant_to_us_restores_as_a_held_lease() {
+    fn a_cib_grant_to_us_is_held_until_its_expiry_less_the_clock_allowance() {
+        let cib = [granted_here(7, 1_800_000_010)];
+        let held = Restore::Held {
+            term: 7,
+            until: Instant(50_000 + 10_000 - 1_000),
+        };
+        // Moved to a node without a file, or restarted with a file that
+        // does not know a later term.
         assert_eq!(
-            restore_cib_grant(7, 1),
-            Restore::Persisted(PersistedTicket {
+            site_restores(&Found::Missing, &["a"], &cib, now()),
+            vec![held]
+        );
+        let file = Found::Valid(BTreeMap::from([("a".to_owned(), state(7))]));
+        assert_eq!(site_restores(&file, &["a"], &cib, now()), vec![held]);
+        // Expired: handed to the engine as ended (it re-acquires).
+        let old = [granted_here(7, 1_799_999_990)];
+        assert_eq!(
+            site_restores(&Found::Missing, &["a"], &old, now()),
+            vec![Restore::Held {
                 term: 7,
-                voted_for: None,
-                leader: Some(1),
-                lease: true,
-                lost: false,
-            })
+                until: Instant(50_000)
+            }]
+        );
+    }
+
+    #[test]
+    fn a_file_that_knows_a_later_term_than_the_cib_grant_wins() {
+        let cib = [granted_here(7, 1_800_000_010)];
+        let file = Found::Valid(BTreeMap::from([("a".to_owned(), state(9))]));
+        assert_eq!(
+            site_restores(&file, &["a"], &cib, now()),
+            vec![Restore::Persisted(state(9))]
+        );
+    }
+
+    #[test]
+    fn a_site_that_ran_elsewhere_since_this_file_starts_with_amnesia() {
+        let cib = [CibTicket {
+            present: true,
+            term: 12,
+            granted_here: false,
+            expires: Some(1_800_000_010),
+        }];
+        let stale = Found::Valid(BTreeMap::from([("a".to_owned(), state(9))]));
+        let amnesia = vec![Restore::Amnesia { term: 12 }];
+        assert_eq!(site_restores(&stale, &["a"], &cib, now()), amnesia);
+        assert_eq!(site_restores(&Found::Missing, &["a"], &cib, now()), amnesia);
+        // A current file, or a CIB that never heard of the ticket: the file.
+        let current = Found::Valid(BTreeMap::from([("a".to_owned(), state(12))]));
+        assert_eq!(
+            site_restores(&current, &["a"], &cib, now()),
+            vec![Restore::Persisted(state(12))]
+        );
+        let none = [CibTicket::default()];
+        assert_eq!(
+            site_restores(&Found::Missing, &["a"], &none, now()),
+            vec![Restore::Fresh]
         );
     }
 }
