@@ -3,14 +3,17 @@
 //! `simulate --seeds 100000` soaks; `simulate --seed 42 --verbose` replays one
 //! seed with every datagram in the trace. `--lossy-failover` runs the
 //! heavy-loss SIGKILL hand-over instead (docs/simulation.md) and prints its
-//! distribution.
+//! distribution. `--moves` turns half of the sites' restarts into moves to
+//! another node of the site (restored from the site's CIB only).
 
-use booth_tests::sim::scenario::{lossy_failover, run_seed};
+use booth_tests::sim::scenario::{lossy_failover, run_seed, run_seed_with_moves};
 use std::process::ExitCode;
 use std::time::Instant;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: simulate [--seeds N] [--start S] [--seed S] [--verbose] [--lossy-failover]");
+    eprintln!(
+        "usage: simulate [--seeds N] [--start S] [--seed S] [--verbose] [--lossy-failover] [--moves]"
+    );
     ExitCode::from(2)
 }
 
@@ -19,6 +22,7 @@ fn main() -> ExitCode {
     let mut start = 0u64;
     let mut verbose = false;
     let mut failover = false;
+    let mut moves = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().and_then(|v| v.parse::<u64>().ok());
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
             },
             "--verbose" => verbose = true,
             "--lossy-failover" => failover = true,
+            "--moves" => moves = true,
             _ => return usage(),
         }
     }
@@ -52,7 +57,11 @@ fn main() -> ExitCode {
     let mut settle_max = 0u64;
     let mut gap_min: Option<u64> = None;
     for seed in start..start + seeds {
-        let o = run_seed(seed, verbose);
+        let o = if moves {
+            run_seed_with_moves(seed, verbose)
+        } else {
+            run_seed(seed, verbose)
+        };
         steps += o.steps;
         sim_ms += o.sim_ms;
         member_ms += o.sim_ms * o.members as u64;

@@ -123,7 +123,18 @@ pub enum RestartMode {
     Persisted,
     /// With its state lost (a new disk): it must not trust anything.
     Amnesia,
+    /// On another node of its site (the booth-site resource moved): no state
+    /// file there, only what the site's CIB recorded, restored as the Linux
+    /// daemon does (`persist::site_restores`, docs/site-memory.md): a grant
+    /// to this site is held until its `expires` less the clock allowance,
+    /// anything else the CIB knows starts with amnesia.
+    Moved,
 }
+
+/// What the daemon allows for the clocks of a site's nodes to differ
+/// (`SITE_CLOCK_ALLOWANCE` in platform-linux). The simulated node keeps
+/// the member's clock across a move, so the allowance is pure margin here.
+pub const SITE_CLOCK_ALLOWANCE_MS: u64 = 1_000;
 
 struct Member {
     node: Option<SimNode>,
@@ -135,6 +146,9 @@ struct Member {
     persisted: Vec<Restore>,
     /// The highest term each ticket's CIB recorded (it survives the daemon's state).
     cib_term: Vec<u32>,
+    /// The CIB's last grant to this site per ticket: (term, `expires` on the
+    /// member's clock); `None` once revoked, or never granted.
+    cib_grant: Vec<Option<(u32, u64)>>,
     /// Handler runs in flight: (true time due, ticket, ok).
     handlers: Vec<(u64, usize, bool)>,
     /// Every handler run of this member fails (a site whose service broke).
@@ -210,6 +224,7 @@ impl Sim {
                     inbox: Vec::new(),
                     persisted: vec![Restore::Fresh; spec.tickets],
                     cib_term: vec![0; spec.tickets],
+                    cib_grant: vec![None; spec.tickets],
                     handlers: Vec::new(),
                     handlers_fail: false,
                     boots: 0,
@@ -289,6 +304,8 @@ impl Sim {
                 Event::Commit(c) => {
                     let cib = &mut self.members[m].cib_term[c.ticket];
                     *cib = (*cib).max(c.term);
+                    self.members[m].cib_grant[c.ticket] =
+                        c.granted.then_some((c.term, c.expires.0));
                     if c.granted {
                         let until = self.members[m].clock.true_of(c.expires.0);
                         self.trace.log(self.now, || {
@@ -476,6 +493,34 @@ impl Sim {
     }
 
     pub fn restart(&mut self, m: usize, mode: RestartMode) {
+        if mode == RestartMode::Moved {
+            let member = &mut self.members[m];
+            member.persisted = member
+                .cib_term
+                .iter()
+                .zip(&member.cib_grant)
+                .map(|(&term, grant)| match grant {
+                    Some((term, expires)) => Restore::Held {
+                        term: *term,
+                        until: Instant(expires.saturating_sub(SITE_CLOCK_ALLOWANCE_MS)),
+                    },
+                    None if term > 0 => Restore::Amnesia { term },
+                    None => Restore::Fresh,
+                })
+                .collect();
+            // Where nothing is held, the new node knows no more of the
+            // ticket than a member with a new disk.
+            let held: Vec<bool> = member
+                .persisted
+                .iter()
+                .map(|r| matches!(r, Restore::Held { .. }))
+                .collect();
+            for (ticket, held) in held.into_iter().enumerate() {
+                if !held {
+                    self.knows[ticket][m] = false;
+                }
+            }
+        }
         if mode == RestartMode::Amnesia {
             let member = &mut self.members[m];
             member.persisted = member

@@ -229,7 +229,34 @@ pub fn apply(sim: &mut Sim, action: &Action) {
 
 /// Runs one seed to the end and grades it.
 pub fn run_seed(seed: u64, verbose: bool) -> Outcome {
-    let scenario = Scenario::random(seed);
+    run_scenario(Scenario::random(seed), seed, verbose)
+}
+
+/// [`run_seed`] with site daemons moving between the nodes of their site:
+/// half of the sites' restarts (chosen by a stream of their own, so the
+/// scenario is otherwise the seed's) happen on another node, with only
+/// the site's CIB to restore from (`RestartMode::Moved`).
+pub fn run_seed_with_moves(seed: u64, verbose: bool) -> Outcome {
+    run_scenario(Scenario::random(seed).with_moves(seed), seed, verbose)
+}
+
+impl Scenario {
+    /// Turns about half of the sites' restarts into moves.
+    pub fn with_moves(mut self, seed: u64) -> Scenario {
+        let mut rng = SimRng::new(seed ^ 0x6d6f_7665_6d6f_7665);
+        let sites = self.spec.sites;
+        for (_, action) in &mut self.actions {
+            if let Action::Restart(m, mode) = action {
+                if *m < sites && rng.chance(0.5) {
+                    *mode = RestartMode::Moved;
+                }
+            }
+        }
+        self
+    }
+}
+
+fn run_scenario(scenario: Scenario, seed: u64, verbose: bool) -> Outcome {
     let mut sim = Sim::new(scenario.spec.clone(), seed);
     sim.trace.verbose = verbose;
     sim.trace
