@@ -14,7 +14,7 @@ use std::time::Duration;
 use booth_core::wire::Command as Cmd;
 use booth_tests::formation::capture::Capture;
 use booth_tests::formation::{
-    epoch_now, is_root, wait_for, wire, Formation, GrantInterval, Role, Ticket,
+    epoch_now, is_root, wait_for, wire, Cib, Formation, GrantInterval, Role, Ticket,
 };
 
 const T: &str = "ticketA";
@@ -670,4 +670,69 @@ fn a_reordered_member_list_restores_as_amnesia_not_as_wrong_members() {
         );
     }
     f.sigcont(0);
+}
+
+/// The booth-site resource moves to another node of its site (issue 9,
+/// docs/site-memory.md): SIGTERM, as the OCF agent stops it, then a daemon
+/// with an empty state directory (its own lease guard) and the same CIB —
+/// site 0's is a real file CIB, written by the real `crm_ticket`. The
+/// ticket stays at the site: the new daemon leads on from the CIB, the CIB
+/// grant never lapses, the old node's guard reads the CIB at its deadline
+/// and leaves the renewed grant, and site 1 is never granted. Then the
+/// daemon is stopped for good: the guard finds nobody renewed and revokes
+/// before site 1's grant.
+#[test]
+fn a_holder_moved_to_another_node_keeps_the_ticket() {
+    if !is_root() {
+        eprintln!("skipped: needs root (loopback addresses, real crm_ticket)");
+        return;
+    }
+    let mut f = Formation::builder()
+        .tag("e2e-move")
+        .ticket(Ticket::fast(T))
+        .site_cibs(&[Cib::File, Cib::Stub])
+        .start();
+    f.grant(0, T).assert_ok();
+    f.wait_leader(T, Some(0), Duration::from_secs(5));
+    wait_granted(&f, 0, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(2));
+
+    f.stop(0).expect("site 0 was running");
+    f.move_to_another_node(0);
+    std::thread::sleep(Duration::from_secs(2));
+    f.start(0);
+    assert!(
+        !log_lines(&f, 0, "leading on and renewing it now").is_empty(),
+        "the moved daemon did not resume from the CIB:\n{}",
+        f.log(0)
+    );
+    // Past the old daemon's deadline (a lease after its last renewal) and
+    // the old guard's CIB read.
+    wait_for(Duration::from_secs(20), "the old guard's CIB read", || {
+        (!log_lines(&f, 0, "a later daemon of this site renewed it").is_empty()).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let site0 = f.grant_intervals(0, T);
+    assert_eq!(site0.len(), 1, "site 0's CIB grant lapsed: {site0:?}");
+    assert_eq!(
+        site0[0].end, None,
+        "site 0's CIB grant was revoked: {site0:?}"
+    );
+    assert_eq!(f.cib_granted(0, T), Some(true));
+    assert!(f.grant_intervals(1, T).is_empty(), "site 1 was granted");
+    f.wait_leader(T, Some(0), Duration::from_secs(5));
+
+    // Stopped for good: the new node's guard revokes at the deadline (the
+    // CIB shows nobody renewed), then the ticket fails over.
+    f.stop(0).expect("site 0 was running");
+    let new = wait_granted(&f, 1, Duration::from_secs(40));
+    let old_end = wait_for(Duration::from_secs(5), "site 0's guard revoke", || {
+        f.grant_intervals(0, T).pop().and_then(|iv| iv.end)
+    });
+    assert!(
+        new.start > old_end,
+        "site 1 granted at {:.3} while site 0 was granted until {old_end:.3}",
+        new.start
+    );
+    assert_eq!(f.cib_granted(0, T), Some(false));
 }

@@ -222,6 +222,9 @@ struct Member {
     /// A configuration of its own with this key (`Some(None)`: no key),
     /// else the shared one.
     config: Option<(PathBuf, Option<Vec<u8>>)>,
+    /// Which node of its site it runs on: each has a state directory (and
+    /// so a lease guard) of its own; the site's CIB is shared.
+    node: usize,
 }
 
 /// A running formation; see the module documentation.
@@ -356,6 +359,7 @@ impl Formation {
                 child: None,
                 stopped: false,
                 config: None,
+                node: 0,
             });
         }
         let f = Formation {
@@ -530,7 +534,18 @@ impl Formation {
     }
 
     fn state_dir(&self, i: usize) -> PathBuf {
-        self.dir.join(format!("state-{i}"))
+        match self.members[i].node {
+            0 => self.dir.join(format!("state-{i}")),
+            n => self.dir.join(format!("state-{i}-node{n}")),
+        }
+    }
+
+    /// Member `i` starts on another node of its site from now on (the
+    /// booth-site resource moved): a state directory of its own, empty,
+    /// and so its own lease guard; the same CIB. Stop it first.
+    pub fn move_to_another_node(&mut self, i: usize) {
+        assert!(self.members[i].child.is_none(), "stop member {i} first");
+        self.members[i].node += 1;
     }
 
     // --- processes ------------------------------------------------------------------
