@@ -3,14 +3,21 @@
 //! `simulate --seeds 100000` soaks; `simulate --seed 42 --verbose` replays one
 //! seed with every datagram in the trace. `--lossy-failover` runs the
 //! heavy-loss SIGKILL hand-over instead (docs/simulation.md) and prints its
-//! distribution.
+//! distribution. `--booth-holders` runs the mixed-formation profile: some
+//! sites behave like booth 1.x holders (unmarked messages, late expiry);
+//! `--booth-holders-marked` leaves their mark on, so nobody applies the
+//! booth margins (it should find double grants).
 
-use booth_tests::sim::scenario::{lossy_failover, run_seed};
+use booth_tests::sim::scenario::{lossy_failover, run_seed_mixed};
+use booth_tests::sim::BoothMode;
 use std::process::ExitCode;
 use std::time::Instant;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: simulate [--seeds N] [--start S] [--seed S] [--verbose] [--lossy-failover]");
+    eprintln!(
+        "usage: simulate [--seeds N] [--start S] [--seed S] [--verbose] \
+         [--lossy-failover | --booth-holders | --booth-holders-marked]"
+    );
     ExitCode::from(2)
 }
 
@@ -19,6 +26,7 @@ fn main() -> ExitCode {
     let mut start = 0u64;
     let mut verbose = false;
     let mut failover = false;
+    let mut mode = BoothMode::BoothRs;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().and_then(|v| v.parse::<u64>().ok());
@@ -40,6 +48,8 @@ fn main() -> ExitCode {
             },
             "--verbose" => verbose = true,
             "--lossy-failover" => failover = true,
+            "--booth-holders" => mode = BoothMode::Booth,
+            "--booth-holders-marked" => mode = BoothMode::Marked,
             _ => return usage(),
         }
     }
@@ -51,9 +61,12 @@ fn main() -> ExitCode {
     let mut failed = Vec::new();
     let mut settle_max = 0u64;
     let mut gap_min: Option<u64> = None;
+    let (mut booth_unmarked, mut booth_leases) = (0u64, 0u64);
     for seed in start..start + seeds {
-        let o = run_seed(seed, verbose);
+        let o = run_seed_mixed(seed, verbose, mode);
         steps += o.steps;
+        booth_unmarked += o.booth_unmarked;
+        booth_leases += o.booth_leases;
         sim_ms += o.sim_ms;
         member_ms += o.sim_ms * o.members as u64;
         settle_max = o.settle_ms.iter().copied().fold(settle_max, u64::max);
@@ -68,7 +81,12 @@ fn main() -> ExitCode {
                     eprintln!("  {v}");
                 }
                 eprintln!("trace (last events):\n{}", o.trace);
-                eprintln!("replay: cargo run --release -p booth-tests --bin simulate -- --seed {seed} --verbose");
+                let flag = match mode {
+                    BoothMode::BoothRs => "",
+                    BoothMode::Booth => " --booth-holders",
+                    BoothMode::Marked => " --booth-holders-marked",
+                };
+                eprintln!("replay: cargo run --release -p booth-tests --bin simulate -- --seed {seed}{flag} --verbose");
             }
             failed.push(seed);
         }
@@ -82,8 +100,18 @@ fn main() -> ExitCode {
         settle_max,
         gap_min.map_or("-".into(), |g| g.to_string()),
     );
+    if mode != BoothMode::BoothRs {
+        println!(
+            "booth-like holders ({mode:?}): datagrams unmarked: {booth_unmarked}, \
+             booth-truth lease extensions: {booth_leases}"
+        );
+    }
     if !failed.is_empty() {
-        println!("failed seeds: {:?}", &failed[..failed.len().min(20)]);
+        println!(
+            "failed seeds: {} of {seeds}, the first: {:?}",
+            failed.len(),
+            &failed[..failed.len().min(20)]
+        );
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
