@@ -3,16 +3,22 @@
 //! `simulate --seeds 100000` soaks; `simulate --seed 42 --verbose` replays one
 //! seed with every datagram in the trace. `--lossy-failover` runs the
 //! heavy-loss SIGKILL hand-over instead (docs/simulation.md) and prints its
-//! distribution. `--moves` turns half of the sites' restarts into moves to
-//! another node of the site (restored from the site's CIB only).
+//! distribution. `--booth-holders` runs the mixed-formation profile: some
+//! sites behave like booth 1.x holders (unmarked messages, late expiry);
+//! `--booth-holders-marked` leaves their mark on, so nobody applies the
+//! booth margins (it should find double grants). `--moves` turns half of
+//! the sites' restarts into moves to another node of the site (restored
+//! from the site's CIB only).
 
-use booth_tests::sim::scenario::{lossy_failover, run_seed, run_seed_with_moves};
+use booth_tests::sim::scenario::{lossy_failover, run_seed_mixed, run_seed_with_moves};
+use booth_tests::sim::BoothMode;
 use std::process::ExitCode;
 use std::time::Instant;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: simulate [--seeds N] [--start S] [--seed S] [--verbose] [--lossy-failover] [--moves]"
+        "usage: simulate [--seeds N] [--start S] [--seed S] [--verbose] \
+         [--lossy-failover | --booth-holders | --booth-holders-marked | --moves]"
     );
     ExitCode::from(2)
 }
@@ -22,6 +28,7 @@ fn main() -> ExitCode {
     let mut start = 0u64;
     let mut verbose = false;
     let mut failover = false;
+    let mut mode = BoothMode::BoothRs;
     let mut moves = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -44,6 +51,8 @@ fn main() -> ExitCode {
             },
             "--verbose" => verbose = true,
             "--lossy-failover" => failover = true,
+            "--booth-holders" => mode = BoothMode::Booth,
+            "--booth-holders-marked" => mode = BoothMode::Marked,
             "--moves" => moves = true,
             _ => return usage(),
         }
@@ -56,13 +65,16 @@ fn main() -> ExitCode {
     let mut failed = Vec::new();
     let mut settle_max = 0u64;
     let mut gap_min: Option<u64> = None;
+    let (mut booth_unmarked, mut booth_leases) = (0u64, 0u64);
     for seed in start..start + seeds {
         let o = if moves {
             run_seed_with_moves(seed, verbose)
         } else {
-            run_seed(seed, verbose)
+            run_seed_mixed(seed, verbose, mode)
         };
         steps += o.steps;
+        booth_unmarked += o.booth_unmarked;
+        booth_leases += o.booth_leases;
         sim_ms += o.sim_ms;
         member_ms += o.sim_ms * o.members as u64;
         settle_max = o.settle_ms.iter().copied().fold(settle_max, u64::max);
@@ -77,7 +89,12 @@ fn main() -> ExitCode {
                     eprintln!("  {v}");
                 }
                 eprintln!("trace (last events):\n{}", o.trace);
-                eprintln!("replay: cargo run --release -p booth-tests --bin simulate -- --seed {seed} --verbose");
+                let flag = match mode {
+                    BoothMode::BoothRs => "",
+                    BoothMode::Booth => " --booth-holders",
+                    BoothMode::Marked => " --booth-holders-marked",
+                };
+                eprintln!("replay: cargo run --release -p booth-tests --bin simulate -- --seed {seed}{flag} --verbose");
             }
             failed.push(seed);
         }
@@ -91,8 +108,18 @@ fn main() -> ExitCode {
         settle_max,
         gap_min.map_or("-".into(), |g| g.to_string()),
     );
+    if mode != BoothMode::BoothRs {
+        println!(
+            "booth-like holders ({mode:?}): datagrams unmarked: {booth_unmarked}, \
+             booth-truth lease extensions: {booth_leases}"
+        );
+    }
     if !failed.is_empty() {
-        println!("failed seeds: {:?}", &failed[..failed.len().min(20)]);
+        println!(
+            "failed seeds: {} of {seeds}, the first: {:?}",
+            failed.len(),
+            &failed[..failed.len().min(20)]
+        );
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS

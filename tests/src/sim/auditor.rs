@@ -88,6 +88,10 @@ struct TicketAudit {
     /// included): the end of what it holds is this + expire, as an operator
     /// reads it from `crm_ticket -g` times.
     last_commit: Vec<Option<u64>>,
+    /// Per site that behaves like a booth 1.x holder: the true time until
+    /// which it acts as holder on a lease a majority acknowledged, late
+    /// expiry included (sim/booth.rs). Its CIB commits do not show it.
+    booth_until: Vec<Option<u64>>,
 }
 
 #[derive(Debug, Default)]
@@ -108,6 +112,7 @@ impl Auditor {
                 .map(|_| TicketAudit {
                     grants: vec![None; members],
                     last_commit: vec![None; members],
+                    booth_until: vec![None; members],
                     ..Default::default()
                 })
                 .collect(),
@@ -120,18 +125,22 @@ impl Auditor {
     pub fn granted(&mut self, ticket: usize, site: usize, now: u64, until: u64, term: u32) {
         let audit = &mut self.tickets[ticket];
         audit.last_commit[site] = Some(now);
-        for (other, g) in audit.grants.iter_mut().enumerate() {
-            let Some(g) = g else { continue };
+        for other in 0..audit.grants.len() {
             if other == site {
                 continue;
             }
-            if g.until > now {
+            // The CIB grant capped at its deadline, or a booth-like holder's
+            // late-expiring lease, whichever ends later.
+            let until = audit.grants[other]
+                .map(|g| g.until)
+                .max(audit.booth_until[other]);
+            if let Some(until) = until.filter(|u| *u > now) {
                 self.violations.push(Violation::DoubleGrant {
                     ticket,
                     at: now,
                     site,
                     other,
-                    other_until: g.until,
+                    other_until: until,
                 });
             }
         }
@@ -184,6 +193,34 @@ impl Auditor {
             }
         }
         audit.last = Some((site, audit.grants[site].map_or(term, |g| g.term)));
+    }
+
+    /// A booth-like site acts as holder of `ticket` until true time `until`
+    /// (`None`: it holds nothing acknowledged, or an admin revoked it). A
+    /// start of holding while another site is granted is a double grant.
+    pub fn booth_holds(&mut self, ticket: usize, site: usize, now: u64, until: Option<u64>) {
+        let audit = &mut self.tickets[ticket];
+        let was_holding = audit.booth_until[site].is_some_and(|u| u > now);
+        audit.booth_until[site] = until;
+        if was_holding || until.is_none_or(|u| u <= now) {
+            return;
+        }
+        for (other, g) in audit.grants.iter().enumerate() {
+            if let Some(g) = g.filter(|g| other != site && g.until > now) {
+                self.violations.push(Violation::DoubleGrant {
+                    ticket,
+                    at: now,
+                    site,
+                    other,
+                    other_until: g.until,
+                });
+            }
+        }
+    }
+
+    /// What [`Self::booth_holds`] last recorded.
+    pub fn booth_holds_until(&self, ticket: usize, site: usize) -> Option<u64> {
+        self.tickets[ticket].booth_until[site]
     }
 
     /// A member lost its persisted state (a new disk).
@@ -284,6 +321,33 @@ mod tests {
         a.granted(0, 0, 1000, 9000, 1);
         a.granted(0, 1, 9000, 20000, 2);
         assert!(a.violations.is_empty());
+    }
+
+    #[test]
+    fn a_booth_like_holder_holds_until_its_late_expiry() {
+        let mut a = Auditor::new(3, 1);
+        a.granted(0, 0, 1000, 9000, 1);
+        a.booth_holds(0, 0, 1000, Some(11_000));
+        a.revoked(0, 0, 9000);
+        // Its CIB says revoked at 9000, the booth truth says 11000.
+        a.granted(0, 1, 10_000, 20_000, 2);
+        assert!(matches!(
+            a.violations[..],
+            [Violation::DoubleGrant {
+                site: 1,
+                other: 0,
+                other_until: 11_000,
+                ..
+            }]
+        ));
+        let mut a = Auditor::new(3, 1);
+        a.granted(0, 0, 1000, 9000, 1);
+        a.booth_holds(0, 0, 1000, Some(11_000));
+        a.granted(0, 1, 11_000, 20_000, 2);
+        assert!(a.violations.is_empty());
+        // Holding while another site is granted.
+        a.booth_holds(0, 0, 12_000, Some(15_000));
+        assert_eq!(a.violations.len(), 1);
     }
 
     #[test]

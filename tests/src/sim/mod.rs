@@ -7,12 +7,14 @@
 //! random iteration order is used.
 
 pub mod auditor;
+pub mod booth;
 pub mod clock;
 pub mod network;
 pub mod rng;
 pub mod scenario;
 
 pub use auditor::{Auditor, Violation};
+pub use booth::{BoothHolder, BoothMode};
 pub use clock::Clock;
 pub use network::{Network, Weather};
 pub use rng::SimRng;
@@ -51,6 +53,10 @@ pub struct Spec {
     pub handler_failure: f64,
     /// `mode = manual` for every ticket.
     pub manual: bool,
+    /// Members (sites) that behave like booth 1.x holders ([`booth`]).
+    pub booth_holders: u16,
+    /// How those members look on the wire.
+    pub booth_mode: BoothMode,
 }
 
 impl Spec {
@@ -71,6 +77,8 @@ impl Spec {
             handler: false,
             handler_failure: 0.0,
             manual: false,
+            booth_holders: 0,
+            booth_mode: BoothMode::Booth,
         }
     }
 
@@ -154,6 +162,8 @@ struct Member {
     /// Every handler run of this member fails (a site whose service broke).
     handlers_fail: bool,
     boots: u64,
+    /// Set when the member behaves like a booth 1.x holder.
+    booth: Option<BoothHolder>,
 }
 
 /// A whole formation in one process.
@@ -176,6 +186,8 @@ pub struct Sim {
     /// knows of the grant) and has not lost its state since.
     knows: Vec<Vec<bool>>,
     client_seq: u32,
+    /// How often a booth-like member's acknowledged lease (booth truth) grew.
+    pub booth_leases: u64,
 }
 
 /// A bounded log of what happened, for a readable failure report.
@@ -209,7 +221,7 @@ impl Sim {
         let mut rng = SimRng::new(seed);
         let config = spec.config();
         let n = spec.members();
-        let members = (0..n)
+        let mut members: Vec<Member> = (0..n)
             .map(|_| {
                 let ppm =
                     rng.range(0, 2 * spec.actual_drift_ppm as u64) as i64 - spec.actual_drift_ppm;
@@ -228,9 +240,23 @@ impl Sim {
                     handlers: Vec::new(),
                     handlers_fail: false,
                     boots: 0,
+                    booth: None,
                 }
             })
             .collect();
+        for (m, member) in members.iter_mut().enumerate() {
+            if spec.booth_holders & (1 << m) != 0 && m < spec.sites {
+                member.booth = Some(BoothHolder::new(
+                    spec.booth_mode,
+                    m,
+                    config.members[m].id.0,
+                    n,
+                    spec.tickets,
+                    spec.wire_unit.millis(),
+                    spec.timeout_ms,
+                ));
+            }
+        }
         let mut sim = Sim {
             auditor: Auditor::new(n, spec.tickets),
             granted_since_revoke: vec![false; spec.tickets],
@@ -245,6 +271,7 @@ impl Sim {
             steps: 0,
             trace: Trace::default(),
             client_seq: 0,
+            booth_leases: 0,
         };
         for m in 0..n {
             sim.boot(m);
@@ -360,8 +387,17 @@ impl Sim {
                 self.trace
                     .log(self.now, || format!("m{m} -> m{} {line}", tx.to));
             }
-            self.net
-                .send(&mut self.rng, self.now, m, tx.to, buf[..tx.len].to_vec());
+            let mut bytes = buf[..tx.len].to_vec();
+            if let Some(booth) = self.members[m].booth.as_mut() {
+                let config = &self.config;
+                let key = config.key.as_deref();
+                let changed =
+                    booth.outgoing(now.mono.0, key, |n| config.ticket_index(n), &mut bytes);
+                if let Some(ticket) = changed {
+                    self.booth_update(m, ticket);
+                }
+            }
+            self.net.send(&mut self.rng, self.now, m, tx.to, bytes);
         }
     }
 
@@ -443,6 +479,11 @@ impl Sim {
     }
 
     fn deliver(&mut self, to: usize, from: usize, bytes: &[u8]) {
+        if let Some(booth) = self.members[to].booth.as_mut() {
+            if let Some(ticket) = booth.incoming(from, self.config.key.as_deref(), bytes) {
+                self.booth_update(to, ticket);
+            }
+        }
         let r = self.with_node(to, |n, now| {
             n.handle_datagram(now, Source::Member(from), bytes)
         });
@@ -451,6 +492,47 @@ impl Sim {
                 format!("m{to} dropped datagram from m{from}: {e:?}")
             });
         }
+    }
+
+    /// Tells the auditor how long a booth-like member holds `ticket` in
+    /// the booth truth (late expiry, [`booth`]).
+    fn booth_update(&mut self, m: usize, ticket: usize) {
+        let Some(booth) = self.members[m].booth.as_ref() else {
+            return;
+        };
+        let until = booth
+            .holds_until_local(ticket)
+            .map(|local| self.members[m].clock.true_of(local));
+        let before = self.auditor.booth_holds_until(ticket, m);
+        if until > before {
+            self.booth_leases += 1;
+        }
+        if until != before {
+            self.trace.log(self.now, || {
+                format!("m{m} booth truth: holds ticket{ticket} until {until:?}")
+            });
+        }
+        self.auditor.booth_holds(ticket, m, self.now, until);
+    }
+
+    /// Datagrams of booth-like members sent without the mark, and how often
+    /// their acknowledged lease (in the booth truth) grew.
+    pub fn booth_stats(&self) -> (u64, u64) {
+        let unmarked = self
+            .members
+            .iter()
+            .filter_map(|m| m.booth.as_ref())
+            .map(|b| b.unmarked)
+            .sum();
+        (unmarked, self.booth_leases)
+    }
+
+    /// How member `m` looks to the others.
+    pub fn booth_mode(&self, m: usize) -> BoothMode {
+        self.members[m]
+            .booth
+            .as_ref()
+            .map_or(BoothMode::BoothRs, |b| b.mode)
     }
 
     // --- faults and admin actions ---------------------------------------
@@ -478,6 +560,11 @@ impl Sim {
         });
         if r.is_some_and(|r| r.result == booth_core::wire::ResultCode::Success) {
             self.granted_since_revoke[ticket] = false;
+            let local = self.now_of(m).mono.0;
+            if let Some(booth) = self.members[m].booth.as_mut() {
+                booth.revoked(ticket, local);
+                self.booth_update(m, ticket);
+            }
         }
         self.trace.log(self.now, || {
             format!("admin: revoke ticket{ticket} at m{m} -> {r:?}")

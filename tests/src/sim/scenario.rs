@@ -4,7 +4,7 @@
 
 use super::network::Weather;
 use super::rng::SimRng;
-use super::{RestartMode, Sim, Spec, Violation};
+use super::{BoothMode, RestartMode, Sim, Spec, Violation};
 use booth_core::config::WireTimeUnit;
 
 /// Something that happens at a point of true time.
@@ -72,6 +72,8 @@ impl Scenario {
             handler: rng.chance(0.25),
             handler_failure: 0.03,
             manual: false,
+            booth_holders: 0,
+            booth_mode: BoothMode::Booth,
         };
         let heal_at = 12 * expire;
         let mut actions = Vec::new();
@@ -175,6 +177,38 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// The mixed-formation profile (docs/simulation.md): the scenario of
+    /// [`Scenario::random`] for this seed, with some sites (at least one,
+    /// never all) behaving like booth 1.x holders ([`super::booth`]) in
+    /// `mode`. [`BoothMode::BoothRs`] gives the random scenario unchanged.
+    pub fn mixed(seed: u64, mode: BoothMode) -> Scenario {
+        let mut scenario = Scenario::random(seed);
+        if mode == BoothMode::BoothRs {
+            return scenario;
+        }
+        // Its own stream: the formation, timings and faults stay the seed's.
+        let mut rng = SimRng::new(seed.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0xB007);
+        let sites = scenario.spec.sites;
+        let mut mask = 0u16;
+        for m in 0..sites {
+            if rng.chance(0.5) {
+                mask |= 1 << m;
+            }
+        }
+        let all = (1u16 << sites) - 1;
+        if mask == 0 {
+            mask = 1 << rng.range(0, sites as u64 - 1);
+        }
+        if mask == all {
+            mask &= !(1 << rng.range(0, sites as u64 - 1));
+        }
+        scenario.spec.booth_holders = mask;
+        scenario.spec.booth_mode = mode;
+        scenario
+    }
+}
+
 /// What one seed did.
 #[derive(Debug)]
 pub struct Outcome {
@@ -187,6 +221,12 @@ pub struct Outcome {
     pub settle_ms: Vec<u64>,
     pub min_handover_gap: Option<u64>,
     pub trace: String,
+    /// Sites that behaved like booth 1.x holders (member mask).
+    pub booth_holders: u16,
+    /// Their datagrams sent without the mark, and how often their
+    /// acknowledged lease grew ([`Sim::booth_stats`]).
+    pub booth_unmarked: u64,
+    pub booth_leases: u64,
 }
 
 pub fn apply(sim: &mut Sim, action: &Action) {
@@ -256,6 +296,11 @@ impl Scenario {
     }
 }
 
+/// Runs one seed of the mixed-formation profile ([`Scenario::mixed`]).
+pub fn run_seed_mixed(seed: u64, verbose: bool, mode: BoothMode) -> Outcome {
+    run_scenario(Scenario::mixed(seed, mode), seed, verbose)
+}
+
 fn run_scenario(scenario: Scenario, seed: u64, verbose: bool) -> Outcome {
     let mut sim = Sim::new(scenario.spec.clone(), seed);
     sim.trace.verbose = verbose;
@@ -298,8 +343,12 @@ fn run_scenario(scenario: Scenario, seed: u64, verbose: bool) -> Outcome {
             sim.check_agreement(k);
         }
     }
+    let (booth_unmarked, booth_leases) = sim.booth_stats();
     Outcome {
         seed,
+        booth_holders: scenario.spec.booth_holders,
+        booth_unmarked,
+        booth_leases,
         steps: sim.steps,
         sim_ms: sim.now,
         members: scenario.spec.members(),
