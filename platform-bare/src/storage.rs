@@ -39,8 +39,9 @@
 //!
 //! Only small buffers are used (a 32-byte window), never one of record size.
 
+use booth_core::engine::restore::{self, Stored};
 use booth_core::engine::{MemberIndex, PersistedTicket, Restore};
-use booth_core::{Config, WallTime};
+use booth_core::{Config, Instant, WallTime};
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +115,17 @@ pub enum Saved {
     Amnesia {
         term: u32,
     },
+}
+
+/// What a ticket restores as, by the core's one policy
+/// (`booth_core::engine::restore`); an arbitrator has no site store.
+fn restore_of(saved: Option<Saved>) -> Restore {
+    let stored = match saved {
+        None => Stored::Nothing,
+        Some(Saved::Known(p)) => Stored::Entry(p),
+        Some(Saved::Amnesia { term }) => Stored::Untrusted { term },
+    };
+    restore::restore(stored, None, Instant(0))
 }
 
 /// One ticket in the body, keyed by [`name_key`].
@@ -235,16 +247,9 @@ impl<S: Storage, const TICKETS: usize> StateStore<S, TICKETS> {
                     Found::Empty
                 };
                 for _ in &names {
-                    let (s, r) = if damaged {
-                        (
-                            Some(Saved::Amnesia { term: 0 }),
-                            Restore::Amnesia { term: 0 },
-                        )
-                    } else {
-                        (None, Restore::Fresh)
-                    };
+                    let s = damaged.then_some(Saved::Amnesia { term: 0 });
                     let _ = saved.push(s);
-                    let _ = restores.push(r);
+                    let _ = restores.push(restore_of(s));
                 }
             }
             Some((slot, h)) => {
@@ -270,11 +275,7 @@ impl<S: Storage, const TICKETS: usize> StateStore<S, TICKETS> {
                             *x = Saved::Amnesia { term: term_of(*x) };
                         }
                     }
-                    let _ = restores.push(match s {
-                        None => Restore::Fresh,
-                        Some(Saved::Known(p)) => Restore::Persisted(*p),
-                        Some(Saved::Amnesia { term }) => Restore::Amnesia { term: *term },
-                    });
+                    let _ = restores.push(restore_of(*s));
                 }
             }
         }
@@ -307,7 +308,7 @@ impl<S: Storage, const TICKETS: usize> StateStore<S, TICKETS> {
         let mut restores = Vec::new();
         for _ in &names {
             let _ = saved.push(Some(Saved::Amnesia { term: 0 }));
-            let _ = restores.push(Restore::Amnesia { term: 0 });
+            let _ = restores.push(restore_of(Some(Saved::Amnesia { term: 0 })));
         }
         let store = StateStore {
             storage,

@@ -14,6 +14,7 @@ mod election;
 pub mod event;
 mod lease;
 mod outbox;
+pub mod restore;
 mod revoke;
 mod rng;
 mod startup;

@@ -253,7 +253,7 @@ fn start(
     let names: Vec<&str> = cfg.core.tickets.iter().map(|t| t.name.as_str()).collect();
     // The site's memory is its CIB (replicated to every node the daemon may
     // move to); the state file is this node's cache of it.
-    let restores = persist::site_restores(&found, &names, &cib, clock::now());
+    let restores = persist::restores(&found, &names, &cib, clock::now());
     for (i, r) in restores.iter().enumerate() {
         match r {
             Restore::Held { term, until } => log::info!(

@@ -15,8 +15,9 @@ use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use booth_core::engine::restore::{self, SiteRecord, Stored};
 use booth_core::engine::{PersistedTicket, Restore};
-use booth_core::time::{Duration, Instant, Now, WallTime};
+use booth_core::time::{Duration, Now, WallTime};
 
 const MAGIC: &[u8; 4] = b"BRST";
 const VERSION: u8 = 2;
@@ -116,35 +117,6 @@ pub fn read(path: &Path, fingerprint: u32) -> Found {
     }
 }
 
-/// The restore value for each ticket name, in order. `known_terms[i]` is
-/// the highest term known elsewhere for ticket i (the CIB's `term`), used
-/// when the file is damaged so fencing tokens keep rising.
-pub fn restores(found: &Found, tickets: &[&str], known_terms: &[u32]) -> Vec<Restore> {
-    tickets
-        .iter()
-        .enumerate()
-        .map(|(i, name)| match found {
-            Found::Missing => Restore::Fresh,
-            Found::Damaged(_) | Found::Foreign { .. } => Restore::Amnesia {
-                term: known_terms.get(i).copied().unwrap_or(0),
-            },
-            Found::Valid(map) => match map.get(*name) {
-                Some(p) => Restore::Persisted(*p),
-                None => Restore::Fresh,
-            },
-        })
-        .collect()
-}
-
-/// How much the clocks of one site's nodes may differ. The CIB's `expires`
-/// was written from the clock of the node the daemon ran on before; a
-/// daemon that resumes that grant on another node lets go this much
-/// earlier, so a clock that lags the other node's by up to this much still
-/// ends the grant no later than the old daemon's deadline
-/// (docs/site-memory.md). Pacemaker clusters keep their nodes' clocks
-/// synchronised; booth 1.x trusts `expires` with no allowance at all.
-pub const SITE_CLOCK_ALLOWANCE: Duration = Duration::from_secs(1);
-
 /// What the site's CIB says of one ticket at start-up: the site's own
 /// memory, replicated by its cluster to every node the daemon may run on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -158,56 +130,33 @@ pub struct CibTicket {
     pub expires: Option<u64>,
 }
 
-/// The restore value for each ticket of a **site**, from its state file
-/// (this node's cache) and its CIB (the site's memory, docs/site-memory.md):
-///
-/// * the CIB says the ticket is granted here, in a term the file does not
-///   contradict: [`Restore::Held`] until the CIB's `expires` (less the
-///   clock allowance): the daemon moved or restarted within its lease and
-///   leads on;
-/// * the CIB knows a later term than the file, or this node has no file
-///   while the CIB shows the site ran before: the site has been running on
-///   another node since this node's file was written, and may have voted
-///   there: [`Restore::Amnesia`] with the CIB's term;
-/// * otherwise the file, as [`restores`].
-pub fn site_restores(found: &Found, tickets: &[&str], cib: &[CibTicket], now: Now) -> Vec<Restore> {
-    let known: Vec<u32> = cib.iter().map(|c| c.term).collect();
-    let from_file = restores(found, tickets, &known);
+/// The restore value for each ticket name, in order, by the core's one
+/// policy (`booth_core::engine::restore`, docs/site-memory.md): this node's
+/// state file is what the member itself stored, `cib` (empty on an
+/// arbitrator) what its site recorded.
+pub fn restores(found: &Found, tickets: &[&str], cib: &[CibTicket], now: Now) -> Vec<Restore> {
     tickets
         .iter()
-        .zip(from_file)
         .enumerate()
-        .map(|(i, (name, base))| {
-            let c = cib.get(i).copied().unwrap_or_default();
-            let file_term = match found {
-                Found::Valid(map) => map.get(*name).map(|p| p.term),
-                Found::Missing => None,
-                // Already amnesia: no promise of this node's is known.
-                Found::Damaged(_) | Found::Foreign { .. } => return base,
+        .map(|(i, name)| {
+            let stored = match found {
+                Found::Missing => Stored::Nothing,
+                Found::Damaged(_) | Found::Foreign { .. } => Stored::Untrusted { term: 0 },
+                Found::Valid(map) => map
+                    .get(*name)
+                    .map_or(Stored::Nothing, |p| Stored::Entry(*p)),
             };
-            if c.granted_here && file_term.is_none_or(|t| t <= c.term) {
-                Restore::Held {
-                    term: c.term,
-                    until: held_until(c.expires, now),
-                }
-            } else if c.present && file_term.is_none_or(|t| t < c.term) {
-                Restore::Amnesia { term: c.term }
-            } else {
-                base
-            }
+            let site = cib.get(i).map(|c| SiteRecord {
+                present: c.present,
+                term: c.term,
+                granted_here: c.granted_here,
+                left: c.expires.map(|secs| {
+                    Duration(WallTime::from_secs(secs).0.saturating_sub(now.wall.0) / 1000)
+                }),
+            });
+            restore::restore(stored, site, now.mono)
         })
         .collect()
-}
-
-/// The CIB's `expires` (epoch seconds) as an instant on our monotonic
-/// clock, less [`SITE_CLOCK_ALLOWANCE`]; `now` if it has passed (the engine
-/// then re-acquires the ticket as after a holder's restart).
-fn held_until(expires: Option<u64>, now: Now) -> Instant {
-    let Some(secs) = expires else {
-        return now.mono;
-    };
-    let left_ms = WallTime::from_secs(secs).0.saturating_sub(now.wall.0) / 1000;
-    now.mono + Duration(left_ms).saturating_sub(SITE_CLOCK_ALLOWANCE)
 }
 
 /// The fingerprint (none in a version 1 file) and the entries.
@@ -348,6 +297,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use booth_core::time::Instant;
 
     fn temp_dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!(
@@ -376,7 +326,10 @@ mod tests {
         let dir = temp_dir("rt");
         let path = dir.join("booth.state");
         assert_eq!(read(&path, FP), Found::Missing);
-        assert_eq!(restores(&Found::Missing, &["a"], &[]), vec![Restore::Fresh]);
+        assert_eq!(
+            restores(&Found::Missing, &["a"], &[], now()),
+            vec![Restore::Fresh]
+        );
         let mut store = StateStore::new(path.clone(), FP, &Found::Missing);
         store.check_writable().unwrap();
         store.persist("tA", state(7)).unwrap();
@@ -388,7 +341,7 @@ mod tests {
         };
         assert_eq!(map.len(), 2);
         assert_eq!(
-            restores(&found, &["tA", "tB", "tC"], &[9, 9, 9]),
+            restores(&found, &["tA", "tB", "tC"], &[], now()),
             vec![
                 Restore::Persisted(state(8)),
                 Restore::Persisted(PersistedTicket::default()),
@@ -420,7 +373,7 @@ mod tests {
             let found = read(&path, FP);
             assert!(matches!(found, Found::Damaged(_)), "byte {i}: {found:?}");
             assert_eq!(
-                restores(&found, &["tA", "tZ"], &[5]),
+                restores(&found, &["tA", "tZ"], &cib_terms(&[5]), now()),
                 vec![Restore::Amnesia { term: 5 }, Restore::Amnesia { term: 0 }]
             );
         }
@@ -455,7 +408,7 @@ mod tests {
             }
         );
         assert_eq!(
-            restores(&found, &["tA"], &[6]),
+            restores(&found, &["tA"], &cib_terms(&[6]), now()),
             vec![Restore::Amnesia { term: 6 }]
         );
         // The next write binds the file to the new list.
@@ -531,6 +484,18 @@ mod tests {
         }
     }
 
+    /// CIB states that know these terms, granted nowhere here.
+    fn cib_terms(terms: &[u32]) -> Vec<CibTicket> {
+        terms
+            .iter()
+            .map(|&term| CibTicket {
+                present: true,
+                term,
+                ..CibTicket::default()
+            })
+            .collect()
+    }
+
     fn granted_here(term: u32, expires: u64) -> CibTicket {
         CibTicket {
             present: true,
@@ -549,16 +514,13 @@ mod tests {
         };
         // Moved to a node without a file, or restarted with a file that
         // does not know a later term.
-        assert_eq!(
-            site_restores(&Found::Missing, &["a"], &cib, now()),
-            vec![held]
-        );
+        assert_eq!(restores(&Found::Missing, &["a"], &cib, now()), vec![held]);
         let file = Found::Valid(BTreeMap::from([("a".to_owned(), state(7))]));
-        assert_eq!(site_restores(&file, &["a"], &cib, now()), vec![held]);
+        assert_eq!(restores(&file, &["a"], &cib, now()), vec![held]);
         // Expired: handed to the engine as ended (it re-acquires).
         let old = [granted_here(7, 1_799_999_990)];
         assert_eq!(
-            site_restores(&Found::Missing, &["a"], &old, now()),
+            restores(&Found::Missing, &["a"], &old, now()),
             vec![Restore::Held {
                 term: 7,
                 until: Instant(50_000)
@@ -571,7 +533,7 @@ mod tests {
         let cib = [granted_here(7, 1_800_000_010)];
         let file = Found::Valid(BTreeMap::from([("a".to_owned(), state(9))]));
         assert_eq!(
-            site_restores(&file, &["a"], &cib, now()),
+            restores(&file, &["a"], &cib, now()),
             vec![Restore::Persisted(state(9))]
         );
     }
@@ -586,17 +548,17 @@ mod tests {
         }];
         let stale = Found::Valid(BTreeMap::from([("a".to_owned(), state(9))]));
         let amnesia = vec![Restore::Amnesia { term: 12 }];
-        assert_eq!(site_restores(&stale, &["a"], &cib, now()), amnesia);
-        assert_eq!(site_restores(&Found::Missing, &["a"], &cib, now()), amnesia);
+        assert_eq!(restores(&stale, &["a"], &cib, now()), amnesia);
+        assert_eq!(restores(&Found::Missing, &["a"], &cib, now()), amnesia);
         // A current file, or a CIB that never heard of the ticket: the file.
         let current = Found::Valid(BTreeMap::from([("a".to_owned(), state(12))]));
         assert_eq!(
-            site_restores(&current, &["a"], &cib, now()),
+            restores(&current, &["a"], &cib, now()),
             vec![Restore::Persisted(state(12))]
         );
         let none = [CibTicket::default()];
         assert_eq!(
-            site_restores(&Found::Missing, &["a"], &none, now()),
+            restores(&Found::Missing, &["a"], &none, now()),
             vec![Restore::Fresh]
         );
     }

@@ -20,6 +20,7 @@ pub use network::{Network, Weather};
 pub use rng::SimRng;
 
 use booth_core::config::{Config, Member as MemberConfig, Role, TicketConfig, WireTimeUnit};
+use booth_core::engine::restore::{self, SiteRecord, Stored};
 use booth_core::engine::{
     AdminRequest, AdminResponse, ClientId, Event, Owner, Restore, Source, TicketView,
 };
@@ -132,17 +133,13 @@ pub enum RestartMode {
     /// With its state lost (a new disk): it must not trust anything.
     Amnesia,
     /// On another node of its site (the booth-site resource moved): no state
-    /// file there, only what the site's CIB recorded, restored as the Linux
-    /// daemon does (`persist::site_restores`, docs/site-memory.md): a grant
-    /// to this site is held until its `expires` less the clock allowance,
-    /// anything else the CIB knows starts with amnesia.
+    /// file there, only what the site's CIB recorded, restored by the
+    /// daemon's policy (`booth_core::engine::restore`, docs/site-memory.md):
+    /// a grant to this site is held until its `expires` less the clock
+    /// allowance, anything else the CIB knows starts with amnesia. The
+    /// simulated node keeps the member's clock, so the allowance is margin.
     Moved,
 }
-
-/// What the daemon allows for the clocks of a site's nodes to differ
-/// (`SITE_CLOCK_ALLOWANCE` in platform-linux). The simulated node keeps
-/// the member's clock across a move, so the allowance is pure margin here.
-pub const SITE_CLOCK_ALLOWANCE_MS: u64 = 1_000;
 
 struct Member {
     node: Option<SimNode>,
@@ -581,18 +578,23 @@ impl Sim {
 
     pub fn restart(&mut self, m: usize, mode: RestartMode) {
         if mode == RestartMode::Moved {
+            // The daemon's policy (booth_core::engine::restore): the new
+            // node has no state file, only the site's CIB, which every
+            // booted site has written.
+            let now = self.now_of(m).mono;
             let member = &mut self.members[m];
             member.persisted = member
                 .cib_term
                 .iter()
                 .zip(&member.cib_grant)
-                .map(|(&term, grant)| match grant {
-                    Some((term, expires)) => Restore::Held {
-                        term: *term,
-                        until: Instant(expires.saturating_sub(SITE_CLOCK_ALLOWANCE_MS)),
-                    },
-                    None if term > 0 => Restore::Amnesia { term },
-                    None => Restore::Fresh,
+                .map(|(&cib_term, grant)| {
+                    let site = SiteRecord {
+                        present: true,
+                        term: grant.map_or(cib_term, |g| g.0),
+                        granted_here: grant.is_some(),
+                        left: grant.map(|g| Instant(g.1).saturating_since(now)),
+                    };
+                    restore::restore(Stored::Nothing, Some(site), now)
                 })
                 .collect();
             // Where nothing is held, the new node knows no more of the
