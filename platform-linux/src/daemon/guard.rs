@@ -31,9 +31,10 @@
 //! daemon left. SIGTERM/SIGINT (systemd stopping the unit's control group)
 //! revokes every armed ticket at once, then exits: nobody would guard them.
 //! A daemon that exits on purpose (the booth-site resource stopped or moved
-//! to another node) says so first (`Leaving`); then at a deadline the guard
-//! reads the CIB and leaves a grant that a later daemon of this site renewed
-//! (docs/site-memory.md).
+//! to another node) says so first (`Leaving`); then a second before each
+//! deadline the guard reads the CIB and leaves a grant that a later daemon
+//! of this site renewed; anything else is revoked at the deadline, never
+//! later (docs/site-memory.md).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -101,6 +102,14 @@ const RETRIES: u8 = 5;
 const DAEMON_SILENCE: Duration = Duration::from_secs(2);
 /// Waiting for the first connection after start.
 const FIRST_CONNECT: Duration = Duration::from_secs(10);
+/// When the daemon left on purpose, how long before a deadline the guard
+/// reads the CIB to see whether a later daemon of the site renewed the
+/// grant. A read takes tens of milliseconds: its answer is in well before
+/// the deadline, so a revoke that is due still starts at the deadline
+/// itself, never later (the margins between our sites' grants count from
+/// it).
+const READ_AHEAD: Duration = Duration(1_000);
+
 /// Longest poll(2) sleep; the clock is re-read after every wake-up.
 const MAX_NAP_MS: u64 = 1_000;
 
@@ -125,6 +134,9 @@ struct Armed {
     /// The `crm_ticket` arguments that wrote the grant (owner, expires).
     grant: Vec<String>,
     revoke: Vec<String>,
+    /// The CIB read ahead of the deadline has been started (see
+    /// [`READ_AHEAD`]).
+    read: bool,
 }
 
 #[derive(Debug, Default)]
@@ -133,9 +145,6 @@ struct Slot {
     running: Option<Write>,
     next: Option<Job>,
     retry: Option<(Instant, Job)>,
-    /// A deadline passed after the daemon left on purpose: the CIB is read
-    /// before this grant is revoked.
-    checking: Option<Armed>,
 }
 
 impl Slot {
@@ -144,7 +153,6 @@ impl Slot {
             && self.running.is_none()
             && self.next.is_none()
             && self.retry.is_none()
-            && self.checking.is_none()
     }
 
     /// Queues a write, replacing a pending one (and any retry).
@@ -310,6 +318,7 @@ impl Guard {
     pub fn step(&mut self, now: Instant) {
         // Writes that ended before the deadline count as written, not killed.
         self.poll_children(now);
+        self.read_due(now);
         self.fire_due(now);
         self.poll_children(now);
         self.start_pending(now);
@@ -342,6 +351,7 @@ impl Guard {
             .flat_map(|s| {
                 [
                     s.armed.as_ref().map(|a| a.deadline),
+                    s.armed.as_ref().and_then(|a| self.read_at(a)),
                     s.running.as_ref().map(|w| w.child.deadline()),
                     s.retry.as_ref().map(|r| r.0),
                 ]
@@ -363,6 +373,54 @@ impl Guard {
         self.conn
             .as_ref()
             .is_some_and(|c| now.saturating_since(c.last_heard) < DAEMON_SILENCE)
+    }
+
+    /// When to read the CIB ahead of `a`'s deadline: only after the daemon
+    /// left on purpose (a later daemon of the site may renew the grant on
+    /// another node), once.
+    fn read_at(&self, a: &Armed) -> Option<Instant> {
+        let wanted = self.conn.is_none() && self.left_on_purpose && !self.stopping && !a.read;
+        wanted.then(|| a.deadline - READ_AHEAD)
+    }
+
+    /// Starts the CIB reads that are due (see [`READ_AHEAD`]). A slot with a
+    /// write running or pending is not read: its deadline revokes, the safe
+    /// default.
+    fn read_due(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| {
+                s.armed
+                    .as_ref()
+                    .and_then(|a| self.read_at(a))
+                    .is_some_and(|at| at <= now)
+            })
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in due {
+            let Some(slot) = self.slots.get_mut(&t) else {
+                continue;
+            };
+            let Some(armed) = slot.armed.as_mut() else {
+                continue;
+            };
+            armed.read = true;
+            if slot.running.is_some() || slot.next.is_some() {
+                continue;
+            }
+            log::info!(
+                "lease guard: ticket {t}: the daemon left on purpose; reading the CIB before \
+                 the deadline in {} ms (a later daemon of this site may have renewed it)",
+                clock::millis_until(now, armed.deadline)
+            );
+            slot.queue(Job {
+                seq: 0,
+                kind: WriteKind::Check,
+                args: cib::load_args(&t),
+                tries: 0,
+            });
+        }
     }
 
     /// Revokes every armed ticket whose deadline has passed.
@@ -400,22 +458,16 @@ impl Guard {
                 killed_grant = true;
             }
         }
-        let check_first = self.conn.is_none() && self.left_on_purpose && !self.stopping;
-        if check_first {
-            // The daemon was stopped, not killed: its site may have started
-            // it again (on another node) and renewed the grant there.
-            slot.queue(Job {
-                seq: 0,
-                kind: WriteKind::Check,
-                args: cib::load_args(ticket),
-                tries: 0,
-            });
-            slot.checking = Some(armed);
-            log::info!(
-                "lease guard: ticket {ticket}: deadline passed {late} ms ago after the daemon \
-                 left on purpose; reading the CIB before revoking"
-            );
-            return;
+        if slot
+            .running
+            .as_ref()
+            .is_some_and(|w| w.job.kind == WriteKind::Check)
+        {
+            // The read ahead came too late to matter: revoke now.
+            if let Some(mut w) = slot.running.take() {
+                w.child.kill();
+                self.reaper.adopt(w.child, now);
+            }
         }
         if !matches!(&slot.next, Some(j) if j.kind != WriteKind::Grant) {
             slot.queue(Job {
@@ -567,45 +619,37 @@ impl Guard {
         }
     }
 
-    /// The CIB read after a deadline passed: revoke, unless a later daemon
-    /// of this site renewed the grant (or a daemon connected here since and
-    /// armed the ticket again: it decides now). A failed read revokes.
+    /// The CIB read ahead of a deadline: a grant that a later daemon of
+    /// this site renewed is left to that daemon (and its own guard); else
+    /// the deadline revokes as usual. A failed read changes nothing.
     fn after_check(ticket: &str, slot: &mut Slot, f: &child::Finished, took: u64) {
-        let Some(armed) = slot.checking.take() else {
+        let Some(armed) = slot.armed.as_ref() else {
             return;
         };
-        if slot.armed.is_some() {
-            return;
-        }
         let state = f
             .outcome
             .success()
             .then(|| cib::parse_ticket_state(&f.stdout))
             .flatten();
-        if let Some(state) = &state {
-            if renewed_since(state, &armed.grant) {
+        match &state {
+            Some(state) if renewed_since(state, &armed.grant) => {
                 log::info!(
                     "lease guard: ticket {ticket}: a later daemon of this site renewed it \
                      (the CIB says expires={}; read in {took} ms): not revoking",
                     attr(state, "expires").unwrap_or("?")
                 );
-                return;
+                slot.armed = None;
             }
+            Some(_) => log::info!(
+                "lease guard: ticket {ticket}: nobody renewed it (read in {took} ms); \
+                 revoking at the deadline"
+            ),
+            None => log::warn!(
+                "lease guard: ticket {ticket}: the CIB could not be read ({}); revoking at \
+                 the deadline",
+                f.outcome
+            ),
         }
-        log::warn!(
-            "lease guard: ticket {ticket}: {}; revoking in the CIB",
-            if state.is_some() {
-                "nobody renewed it"
-            } else {
-                "the CIB could not be read"
-            }
-        );
-        slot.queue(Job {
-            seq: 0,
-            kind: WriteKind::GuardRevoke,
-            args: armed.revoke,
-            tries: 0,
-        });
     }
 
     /// A commit from the daemon.
@@ -617,6 +661,7 @@ impl Guard {
                     deadline: d,
                     grant: c.write.clone(),
                     revoke: c.revoke,
+                    read: false,
                 });
                 slot.queue(Job {
                     seq: c.seq,
@@ -632,6 +677,7 @@ impl Guard {
                     deadline: d.min(now),
                     grant: c.write,
                     revoke: c.revoke,
+                    read: false,
                 });
                 self.fire(&c.ticket, now);
             }
@@ -1091,7 +1137,8 @@ mod tests {
 
     /// Our grant (owner 42, expires 1000) armed 100 ms ahead, then the
     /// daemon gone (`left`: on purpose); returns the crm_ticket calls made
-    /// once the deadline passed.
+    /// by the time the guard is idle (the read comes at once: the deadline
+    /// is closer than [`READ_AHEAD`]).
     fn deadline_after_the_daemon_left(name: &str, cib_expires: u64, left: bool) -> String {
         let dir = std::env::temp_dir().join(format!("booth-guard-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -1108,7 +1155,6 @@ mod tests {
         );
         run_until(&mut g, 5, |g| g.slots["t"].running.is_none());
         g.left_on_purpose = left;
-        run_until(&mut g, 5, |g| g.fired > 0);
         run_until(&mut g, 5, |g| g.slots["t"].idle() && g.reaper.is_empty());
         std::thread::sleep(std::time::Duration::from_millis(50));
         let calls = std::fs::read_to_string(&log).unwrap_or_default();
@@ -1138,5 +1184,56 @@ mod tests {
             deadline_after_the_daemon_left("crash", 1010, false),
             "-g\n-r\n"
         );
+    }
+
+    #[test]
+    fn a_slow_read_never_delays_the_revoke_past_the_deadline() {
+        let dir = std::env::temp_dir().join(format!("booth-guard-slow-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("calls");
+        let stub = dir.join(CRM_TICKET);
+        // -q (the read) hangs for 5 s; anything else logs its flag.
+        std::fs::write(
+            &stub,
+            format!(
+                "#!/bin/sh\ncase \"$3\" in -q) sleep 5;; *) echo \"$3\" >> {l};; esac\n",
+                l = log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut g = guard(&stub.display().to_string());
+        let now = clock::mono();
+        let deadline = now + Duration(1_300);
+        g.on_commit(
+            commit(
+                "t",
+                Some(deadline.0),
+                &["-t", "t", "-g"],
+                &["-t", "t", "-r"],
+            ),
+            now,
+        );
+        run_until(&mut g, 5, |g| g.slots["t"].running.is_none());
+        g.left_on_purpose = true;
+        // The read starts 1 s before the deadline and is still running at it.
+        let read_started = std::time::Instant::now();
+        run_until(&mut g, 5, |g| {
+            g.slots["t"]
+                .running
+                .as_ref()
+                .is_some_and(|w| w.job.kind == WriteKind::Check)
+        });
+        assert!(read_started.elapsed() < std::time::Duration::from_millis(1_000));
+        run_until(&mut g, 5, |_| {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("-r")
+        });
+        let late = clock::mono().saturating_since(deadline).as_millis();
+        assert!(late < 300, "revoked {late} ms after the deadline");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
