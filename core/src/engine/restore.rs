@@ -12,14 +12,16 @@
 use super::event::{PersistedTicket, Restore};
 use crate::time::{Duration, Instant};
 
-/// How much the clocks of one site's nodes may differ. A site's CIB records
-/// the holder's deadline (`expires`) from the clock of the node its daemon
+/// How much earlier than the CIB's `expires` a resumed grant ends. A site's
+/// CIB records the holder's deadline from the clock of the node its daemon
 /// ran on; a daemon resuming that grant on another node lets go this much
-/// earlier, so a clock lagging the other node's by up to this much still
-/// ends the grant no later than the old daemon's deadline. Pacemaker
-/// clusters keep their nodes' clocks synchronised; booth 1.x trusts
-/// `expires` with no allowance at all.
-pub const SITE_CLOCK_ALLOWANCE: Duration = Duration::from_secs(1);
+/// earlier, so that it ends no later than the followers' copies of the
+/// lease: 1 s for the nodes' clocks to differ (Pacemaker clusters keep them
+/// synchronised) and 1 s because a grant written by booth 1.x (a first
+/// start in its place) records booth's own lease end, which its followers'
+/// copies, truncated to whole seconds, may undercut by up to one. booth 1.x
+/// trusts `expires` with no allowance at all.
+pub const SITE_CLOCK_ALLOWANCE: Duration = Duration::from_secs(2);
 
 /// What this member's own store (a state file, a flash record) holds for
 /// one ticket.
@@ -137,7 +139,7 @@ mod tests {
     fn a_grant_here_is_held_until_its_end_less_the_allowance() {
         let held = Restore::Held {
             term: 7,
-            until: Instant(50_000 + 10_000 - 1_000),
+            until: Instant(50_000 + 10_000 - 2_000),
         };
         assert_eq!(restore(Stored::Nothing, granted_here(7, 10_000), NOW), held);
         assert_eq!(
@@ -145,7 +147,7 @@ mod tests {
             held
         );
         // Ended, or within the allowance: handed over as ended (re-acquire).
-        for left in [0, 999] {
+        for left in [0, 1_999] {
             assert_eq!(
                 restore(Stored::Nothing, granted_here(7, left), NOW),
                 Restore::Held {

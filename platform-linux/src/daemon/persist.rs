@@ -510,7 +510,7 @@ mod tests {
         let cib = [granted_here(7, 1_800_000_010)];
         let held = Restore::Held {
             term: 7,
-            until: Instant(50_000 + 10_000 - 1_000),
+            until: Instant(50_000 + 10_000 - 2_000),
         };
         // Moved to a node without a file, or restarted with a file that
         // does not know a later term.
