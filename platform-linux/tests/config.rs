@@ -403,18 +403,31 @@ fn port_after_member_is_refused() {
 }
 
 #[test]
-fn non_inherited_defaults_keys_are_refused() {
+fn non_inherited_defaults_keys_are_ignored_as_booth_does_with_a_warning() {
     for (key, value) in [
         ("acquire-after", "60"),
         ("renewal-freq", "100"),
         ("before-acquire-handler", "/bin/true"),
         ("attr-prereq", "auto a eq b"),
     ] {
-        assert_err(
-            &format!("{MEMBERS}ticket = \"__defaults__\"\n  {key} = {value}\n"),
-            5,
-            &[key, value, "does not pass", "each ticket section"],
+        let l = ok(&format!(
+            "{MEMBERS}ticket = \"__defaults__\"\n  {key} = {value}\n\
+             ticket = \"A\"\n  expire = 10\n  timeout = 1\n  retries = 3\n"
+        ));
+        assert!(
+            has_warning(
+                &l,
+                &format!("booth.conf:5: {key} = \"{value}\" in ticket \"__defaults__\" is IGNORED")
+            ),
+            "{:#?}",
+            warnings(&l)
         );
+        let a = &l.core.tickets[0];
+        // What ticket A would have had from the key: none of it.
+        assert_eq!(a.acquire_after, Duration::ZERO, "{key}");
+        assert_eq!(a.renewal_freq, Duration::from_secs(5), "{key}");
+        assert!(!a.has_handler, "{key}");
+        assert!(l.tickets[0].attr_prereqs.is_empty(), "{key}");
     }
 }
 

@@ -269,13 +269,15 @@ impl<'a> Builder<'a> {
             Section::Defaults
                 if !INHERITED_BY_BOOTH.contains(&key) && !EXTENSION_TICKET_KEYS.contains(&key) =>
             {
-                self.error(
+                // booth accepts the line and ignores it; so do we, so that
+                // mixed formations behave alike, but not silently.
+                self.warn(
                     no,
                     key,
                     format!(
-                        "{key} = {} in ticket \"{DEFAULTS}\": booth does not pass {key} on to the \
-                         tickets that follow (it inherits only {}), so booth members would \
-                         silently run without it; set {key} in each ticket section instead",
+                        "{key} = {} in ticket \"{DEFAULTS}\" is IGNORED, as booth ignores it: \
+                         booth does not pass {key} on to the tickets that follow (it inherits \
+                         only {}); set {key} in each ticket section to have it",
                         quote(value),
                         list(INHERITED_BY_BOOTH)
                     ),

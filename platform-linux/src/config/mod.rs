@@ -7,8 +7,6 @@
 //!
 //! * `port` after a `site`/`arbitrator` line (booth ignores it for earlier
 //!   members, #31);
-//! * keys in `ticket = "__defaults__"` that booth does not pass on to later
-//!   tickets (only `expire`, `timeout`, `retries`, `weights` and `mode` are, #32);
 //! * an unquoted value followed by `# comment` (booth makes the comment part of
 //!   the value, #33);
 //! * `transport = SCTP` (accepted by booth, sends nothing, #35);
@@ -16,6 +14,10 @@
 //!   authentication, #12) or that is longer than booth reads (#13);
 //! * timing relations that could let two sites hold a ticket at once
 //!   ([`booth_core::Config::validate`], `lease-safety.md` §6.5).
+//!
+//! Keys in `ticket = "__defaults__"` that booth does not pass on to later
+//! tickets (only `expire`, `timeout`, `retries`, `weights` and `mode` are,
+//! #32) are ignored as booth ignores them, with a warning naming the line.
 //!
 //! Values booth accepts but that do nothing, or defaults we consider unsafe,
 //! are reported in [`Loaded::warnings`] (`weights`, an unset `acquire-after`,
