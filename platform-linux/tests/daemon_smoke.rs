@@ -408,11 +408,16 @@ fn grant_failover_and_restart() {
             .find(|(_, a)| a.starts_with(&grant_line(ID_B)))
     });
     let failover_s = b_granted_at - killed_at;
-    // A's lease as its CIB states it ended before B's CIB says granted (the
-    // expires value is truncated to whole seconds, so allow for the fraction).
+    // A's lease guard revoked A's grant at A's deadline, before B's CIB
+    // said granted (A's `expires` is that deadline truncated to seconds).
+    let (a_revoked_at, _) = wait_for(5, "A's lease guard to revoke", || {
+        crm_calls(&c.crm_log(0))
+            .into_iter()
+            .find(|(t, a)| *t > killed_at && a.starts_with("-t ticketA -r "))
+    });
     assert!(
-        b_granted_at >= dead_expires as f64 + 1.0,
-        "B granted at {b_granted_at}, A's lease ran until {dead_expires}"
+        b_granted_at > a_revoked_at && a_revoked_at >= dead_expires as f64,
+        "B granted at {b_granted_at}, A revoked at {a_revoked_at}, A's expires {dead_expires}"
     );
     assert!(attr(&b_args, "term").unwrap() > 0);
     let l = c.list(2).unwrap();
