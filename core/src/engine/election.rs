@@ -8,7 +8,8 @@
 //! until its lease copy plus `acquire-after` has run out.
 
 use super::event::HandlerReason;
-use super::ticket::{Ctx, Election, Leader, State, Ticket, TERM_CEILING};
+use super::event::MemberIndex;
+use super::ticket::{Ctx, DeferredVote, Election, Leader, State, Ticket, TERM_CEILING};
 use super::timer::Timer;
 use super::Incoming;
 use crate::config::Mode;
@@ -159,6 +160,17 @@ impl Ticket {
             }
         }
         if !self.leader_is(m.from) && self.lease_blocks_votes(cx) {
+            if self.vote_can_wait(cx) {
+                // Our copy ends within a retry: answer then, not a retry later.
+                self.deferred_vote = Some(DeferredVote {
+                    from: m.from as u8,
+                    term: m.term,
+                    reason: m.reason,
+                    stamp: m.stamp,
+                    at: cx.now,
+                });
+                return;
+            }
             return self.reject(cx, m.from, Command::ReqVote, ResultCode::TermStillValid);
         }
         if m.term < self.term {
@@ -199,6 +211,30 @@ impl Ticket {
             .map_or(crate::site_id::NO_ONE, |v| cx.id_of(v));
         msg.term = self.term;
         cx.out.push(msg);
+    }
+
+    /// Our lease copy ended: answer the vote request that waited for it, as
+    /// if it came now (unless it is older than a retry: the candidate has
+    /// asked again, or given up).
+    pub fn answer_deferred_vote(&mut self, cx: &mut Ctx) {
+        let Some(d) = self.deferred_vote.take() else {
+            return;
+        };
+        if cx.now.saturating_since(d.at) > cx.quick_retry() || self.lease_blocks_votes(cx) {
+            return;
+        }
+        let m = Incoming {
+            from: d.from as MemberIndex,
+            stamp: d.stamp,
+            request: 0,
+            reason: d.reason,
+            result: 0,
+            leader: Leader::Unknown,
+            term: d.term,
+            valid_for: 0,
+            sub_unit_ms: None,
+        };
+        self.on_req_vote(cx, &m);
     }
 
     /// booth's `ticket_seems_ok()`: we lead with lease left, or follow with at

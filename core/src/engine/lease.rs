@@ -348,13 +348,14 @@ impl Ticket {
             return;
         }
         cx.counters.tickets_lost = cx.counters.tickets_lost.saturating_add(1);
+        let lost = self.leader;
         self.leader = Leader::Unknown;
         self.state = State::Follower;
         self.lease_end = None;
         self.commit_not_granted(cx);
         self.out_persist = true;
         self.probe_after_lost_lease();
-        let delay = cx.quick_backoff();
+        let delay = cx.candidacy_delay(lost);
         self.schedule_election(cx, Reason::TicketLost, delay);
     }
 }

@@ -715,7 +715,10 @@ fn fire(t: &mut Ticket, cx: &mut Ctx, timer: Timer) {
     match timer {
         Timer::Startup => t.end_startup(cx),
         Timer::HolderDeadline => t.on_holder_deadline(cx),
-        Timer::LeaseLost => t.on_lease_lost(cx),
+        Timer::LeaseLost => {
+            t.on_lease_lost(cx);
+            t.answer_deferred_vote(cx);
+        }
         Timer::ElectionEnd => t.count_votes(cx),
         Timer::ElectionStart => {
             let reason = t.next_reason;
