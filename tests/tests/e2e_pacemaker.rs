@@ -63,12 +63,14 @@ fn dummy_resource_follows_the_ticket_on_a_real_pacemaker() {
     );
     assert_eq!(node, NODE);
     let started = t0.elapsed();
-    let mon = pm.crm_mon();
-    assert!(
-        mon.lines()
-            .any(|l| l.contains(RSC) && l.contains("Started") && l.contains(NODE)),
-        "{mon}"
-    );
+    // --locate names the node while the start still runs; crm_mon then says
+    // "Starting" for a moment.
+    wait_for(Duration::from_secs(10), "crm_mon to say Started", || {
+        pm.crm_mon()
+            .lines()
+            .any(|l| l.contains(RSC) && l.contains("Started") && l.contains(NODE))
+            .then_some(())
+    });
     assert_eq!(f.cib_granted(0, T), Some(true));
     let state0 = f.cib_state(0, T).unwrap();
     assert!(

@@ -254,13 +254,26 @@ fn start(
     // The site's memory is its CIB (replicated to every node the daemon may
     // move to); the state file is this node's cache of it.
     let restores = persist::restores(&found, &names, &cib, clock::now());
+    let started = clock::now().mono;
     for (i, r) in restores.iter().enumerate() {
+        let manual = cfg.core.tickets[i].mode == booth_core::config::Mode::Manual;
         match r {
-            Restore::Held { term, until } => log::info!(
+            Restore::Held { term, .. } if manual => log::info!(
+                "ticket {}: the CIB says it is granted to this site (term {term}, a manual \
+                 ticket): leading on (the CIB stays granted)",
+                names[i]
+            ),
+            Restore::Held { term, until } if *until > started => log::info!(
                 "ticket {}: the CIB says it is granted to this site (term {term}) for {} ms \
                  more: leading on and renewing it now (the CIB stays granted)",
                 names[i],
-                clock::millis_until(clock::now().mono, *until)
+                clock::millis_until(started, *until)
+            ),
+            Restore::Held { term, .. } => log::info!(
+                "ticket {}: the CIB says it was granted to this site (term {term}), but that \
+                 lease has ended: revoking it here and re-acquiring it if the other members \
+                 still see us as its holder",
+                names[i]
             ),
             Restore::Amnesia { term } if matches!(found, Found::Missing | Found::Valid(_)) => {
                 log::warn!(

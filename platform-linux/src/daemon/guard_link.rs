@@ -28,6 +28,10 @@ const RESTART_EVERY: Duration = Duration::from_secs(1);
 const OUTBOX_MAX: usize = 4096;
 /// Where the guard finds its listening socket.
 const GUARD_FD: RawFd = 3;
+/// The longest the daemon waits on its way out for the guard to have read
+/// [`ToGuard::Leaving`] (a live guard takes milliseconds; booth-site's stop
+/// escalates to SIGKILL after 5 s).
+const LEAVE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How the guard is started (it logs like the daemon).
 #[derive(Debug, Clone)]
@@ -242,8 +246,67 @@ impl GuardLink {
     /// Tells the guard that the daemon exits on purpose (see
     /// [`ToGuard::Leaving`]). Best effort: if it cannot be sent, the guard
     /// takes the exit for a crash and revokes at the deadlines as before.
+    ///
+    /// Then it waits, up to [`LEAVE_WAIT`], until the guard has read it.
+    /// Closing a unix socket with records still unread on our side makes the
+    /// guard's next `recv` fail with ECONNRESET *before* the records queued
+    /// for it: the guard would lose the `Leaving` and take a planned stop (a
+    /// move of booth-site) for a crash, revoking at the deadline a grant
+    /// that the site's next daemon renewed (seen in
+    /// `tests/tests/e2e_two_node_site.rs`, standby of a node). So: send what
+    /// is queued, shut our sending side (the guard reads `Leaving`, then
+    /// end-of-file, and closes), and read until the guard has closed.
     pub fn leave(&mut self) {
         self.queue(guard_proto::encode(&ToGuard::Leaving));
+        let Some(s) = self.conn.take() else { return };
+        let until = std::time::Instant::now() + LEAVE_WAIT;
+        let mut buf = vec![0u8; MAX_RECORD];
+        let mut shut = false;
+        loop {
+            while !shut {
+                let Some(rec) = self.outbox.front() else {
+                    let _ = s.shutdown(std::net::Shutdown::Write);
+                    shut = true;
+                    break;
+                };
+                match s.send_with_flags(rec, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {
+                    Ok(_) => {
+                        self.outbox.pop_front();
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return,
+                }
+            }
+            // What the guard sends meanwhile is read and dropped.
+            match super::guard::recv(&s, &mut buf) {
+                Ok(0) => return,
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            }
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                log::warn!(
+                    "the lease guard did not confirm the planned exit within {LEAVE_WAIT:?}; \
+                     it may take it for a crash and revoke at the deadline"
+                );
+                return;
+            }
+            let mut pfd = libc::pollfd {
+                fd: s.as_raw_fd(),
+                events: if shut {
+                    libc::POLLIN
+                } else {
+                    libc::POLLIN | libc::POLLOUT
+                },
+                revents: 0,
+            };
+            let ms = left.as_millis().clamp(1, 100) as libc::c_int;
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut pfd, 1, ms) };
+        }
     }
 
     fn queue(&mut self, rec: Vec<u8>) {
@@ -403,5 +466,52 @@ impl GuardLink {
             t = t.min(self.next_ping);
         }
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A guard that has sent records the daemon has not read when it leaves
+    /// must still read `Leaving`, then end-of-file (not ECONNRESET).
+    #[test]
+    fn leaving_reaches_a_guard_whose_records_the_daemon_did_not_read() {
+        let dir = std::env::temp_dir().join(format!("booth-guard-link-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("g.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = Socket::new(Domain::UNIX, Type::SEQPACKET, None).unwrap();
+        listener.bind(&SockAddr::unix(&path).unwrap()).unwrap();
+        listener.listen(1).unwrap();
+        let spawn = GuardSpawn {
+            instance: "t".into(),
+            foreground: true,
+            debug: 0,
+        };
+        let mut link = GuardLink::start(&path, spawn, Instant::from_millis(0)).unwrap();
+        let (guard, _) = listener.accept().unwrap();
+        // Unread by the daemon when it leaves.
+        for seq in 0..3 {
+            guard
+                .send(&guard_proto::encode(&FromGuard::Pong { seq }))
+                .unwrap();
+        }
+        link.leave();
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; MAX_RECORD];
+        loop {
+            match super::super::guard::recv(&guard, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.push(guard_proto::decode::<ToGuard>(&buf[..n]).unwrap()),
+                Err(e) => panic!("the guard's recv failed: {e} (after {got:?})"),
+            }
+        }
+        assert!(
+            matches!(got.first(), Some(ToGuard::Hello { .. })),
+            "{got:?}"
+        );
+        assert!(matches!(got.last(), Some(ToGuard::Leaving)), "{got:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -54,7 +54,7 @@ use booth_core::SiteId;
 pub use binary::{boothd, BOOTH_1X};
 pub use cib::{CibCall, GrantInterval};
 pub use json::Json;
-pub use netns::Netns;
+pub use netns::{Netns, NodeNs};
 pub use poll::{epoch_now, try_wait_for, wait_for};
 
 /// PATH of every process the harness starts (plus its own bin directory).
@@ -135,6 +135,7 @@ pub struct Builder {
     extra_global: Vec<String>,
     tag: String,
     start: bool,
+    ips: Option<Vec<Ipv4Addr>>,
 }
 
 impl Builder {
@@ -192,6 +193,15 @@ impl Builder {
     /// Part of the scratch directory's name.
     pub fn tag(mut self, tag: &str) -> Self {
         self.tag = tag.to_owned();
+        self
+    }
+
+    /// The members' addresses, sites first (default `127.a.b.10`, `.11`,
+    /// ...). An address that is not local where the formation runs (a
+    /// site's floating IP in a cluster's namespace) is fine as long as the
+    /// formation does not start that member itself.
+    pub fn ips(mut self, ips: &[Ipv4Addr]) -> Self {
+        self.ips = Some(ips.to_vec());
         self
     }
 
@@ -315,6 +325,7 @@ impl Formation {
             extra_global: Vec::new(),
             tag: "formation".to_owned(),
             start: true,
+            ips: None,
         }
     }
 
@@ -341,9 +352,15 @@ impl Formation {
         let a = 1 + (pid % 250) as u8;
         let bb = 1 + (n % 250) as u8;
         let count = b.sites.len() + b.arbitrators;
-        let ips: Vec<Ipv4Addr> = (0..count)
-            .map(|i| Ipv4Addr::new(127, a, bb, 10 + i as u8))
-            .collect();
+        let ips: Vec<Ipv4Addr> = match &b.ips {
+            Some(ips) => {
+                assert_eq!(ips.len(), count, "one address per member");
+                ips.clone()
+            }
+            None => (0..count)
+                .map(|i| Ipv4Addr::new(127, a, bb, 10 + i as u8))
+                .collect(),
+        };
         let port = free_port(b.netns.as_deref(), &ips, pid * 31 + n * 977);
 
         let mut members = Vec::new();
@@ -1216,14 +1233,19 @@ fn current_id(flag: &str) -> String {
         .expect("id -un / -gn")
 }
 
-/// A port free for UDP and TCP on every address (in `ns`).
+/// A port free for UDP and TCP on every address (in `ns`); addresses that
+/// are not local there do not count.
 fn free_port(ns: Option<&Netns>, ips: &[Ipv4Addr], seed: usize) -> u16 {
+    let usable = |r: io::Result<()>| match r {
+        Ok(()) => true,
+        Err(e) => e.raw_os_error() == Some(libc::EADDRNOTAVAIL),
+    };
     netns::run_in(ns, || {
         let mut p = 20_000 + (seed % 30_000) as u16;
         for _ in 0..30_000 {
             let free = ips.iter().all(|ip| {
                 let a = SocketAddr::new(IpAddr::V4(*ip), p);
-                UdpSocket::bind(a).is_ok() && TcpListener::bind(a).is_ok()
+                usable(UdpSocket::bind(a).map(drop)) && usable(TcpListener::bind(a).map(drop))
             });
             if free {
                 return p;
