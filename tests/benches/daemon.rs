@@ -547,6 +547,11 @@ fn failover_run(m: &Mix, run: usize, runs: usize, r: &mut Failover) {
             },
         )
     });
+    if debug() {
+        let mut all = seen;
+        all.extend(cap.collect(Duration::from_millis(100)));
+        timeline(&f, &all, lease_end, lease_end - 0.3, granted_at + 0.05);
+    }
     r.remaining.push(lease_end - killed);
     r.total.push(granted_at - killed);
     r.overhead.push(granted_at - lease_end);
@@ -564,6 +569,55 @@ fn failover_run(m: &Mix, run: usize, runs: usize, r: &mut Failover) {
             String::new()
         }
     );
+}
+
+/// `BENCH_DEBUG=1`: the datagrams seen between `from` and `to` and every
+/// `crm_ticket` call of the sites, in ms after `zero` (the lease end).
+fn timeline(f: &Formation, seen: &[Datagram], zero: f64, from: f64, to: f64) {
+    let who = |ip: &std::net::Ipv4Addr| {
+        f.member_at(&ip.to_string()).map_or("?".to_owned(), |i| {
+            let kind = match f.daemon_of(i) {
+                Daemon::BoothRs => "r",
+                Daemon::Booth1x => "b",
+            };
+            let name = ["A", "B", "arb"].get(i).copied().unwrap_or("?");
+            format!("{name}({kind})")
+        })
+    };
+    let mut lines: Vec<(f64, String)> = seen
+        .iter()
+        .filter(|d| d.wall >= from && d.wall <= to)
+        .map(|d| {
+            let h = booth_core::wire::Header::parse(&d.payload).ok();
+            let body = TicketBody::parse(d.payload.get(HEADER_LEN..).unwrap_or(&[])).ok();
+            let req = h
+                .and_then(|h| Command::from_u32(h.request))
+                .map_or(String::new(), |c| format!(" re {c:?}"));
+            let res = h.map_or(0, |h| h.result);
+            (
+                d.wall,
+                format!(
+                    "{} → {} {}{req} result {res} term {} valid_for {}",
+                    who(d.src.ip()),
+                    who(d.dst.ip()),
+                    Capture::command(d).map_or("?".to_owned(), |c| format!("{c:?}")),
+                    body.as_ref().map_or(0, |b| b.term),
+                    body.as_ref().map_or(0, |b| b.valid_for),
+                ),
+            )
+        })
+        .collect();
+    for site in 0..2 {
+        for c in f.cib_calls(site) {
+            if c.at >= from && c.at <= to {
+                lines.push((c.at, format!("site {site} crm_ticket {}", c.args.join(" "))));
+            }
+        }
+    }
+    lines.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (at, l) in lines {
+        eprintln!("    {:+9.3} ms  {l}", (at - zero) * 1e3);
+    }
 }
 
 /// The fault of the gap measurement.
@@ -644,6 +698,11 @@ fn gap_run(m: &Mix, fault: Fault, run: usize, runs: usize, ns: &Arc<Netns>, r: &
             Some((revoked, granted))
         },
     );
+    if debug() {
+        let mut all = seen;
+        all.extend(cap.collect(Duration::from_millis(100)));
+        timeline(&f, &all, lease_end, revoked - 0.3, granted + 0.05);
+    }
     r.gap.push(granted - revoked);
     r.revoke.push(revoked - lease_end);
     r.grant.push(granted - lease_end);
