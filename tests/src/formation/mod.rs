@@ -130,6 +130,8 @@ pub struct Builder {
     tickets: Vec<Ticket>,
     key: Option<Vec<u8>>,
     daemon: Daemon,
+    /// Per member (sites, then arbitrators); empty: every member runs `daemon`.
+    member_daemons: Vec<Daemon>,
     netns: Option<Arc<Netns>>,
     debug: bool,
     extra_global: Vec<String>,
@@ -169,6 +171,16 @@ impl Builder {
 
     pub fn daemon(mut self, d: Daemon) -> Self {
         self.daemon = d;
+        self
+    }
+
+    /// A mixed formation: the daemon of each member, sites first, then
+    /// arbitrators (as many as there are members). Members running another
+    /// daemon than [`Builder::daemon`] get a configuration of their own that
+    /// differs from the shared one only in what that daemon needs (booth-rs:
+    /// the `site-user` & co. lines, which booth 1.x misreads).
+    pub fn member_daemons(mut self, ds: &[Daemon]) -> Self {
+        self.member_daemons = ds.to_vec();
         self
     }
 
@@ -226,6 +238,7 @@ impl Builder {
 struct Member {
     ip: Ipv4Addr,
     role: Role,
+    daemon: Daemon,
     cib: Option<Cib>,
     child: Option<Child>,
     stopped: bool,
@@ -320,6 +333,7 @@ impl Formation {
             tickets: Vec::new(),
             key: Some(b"booth-rs-formation-test-key-0123456789abcdef".to_vec()),
             daemon: Daemon::BoothRs,
+            member_daemons: Vec::new(),
             netns: None,
             debug: true,
             extra_global: Vec::new(),
@@ -352,6 +366,10 @@ impl Formation {
         let a = 1 + (pid % 250) as u8;
         let bb = 1 + (n % 250) as u8;
         let count = b.sites.len() + b.arbitrators;
+        assert!(
+            b.member_daemons.is_empty() || b.member_daemons.len() == count,
+            "member_daemons: one daemon per member ({count})"
+        );
         let ips: Vec<Ipv4Addr> = match &b.ips {
             Some(ips) => {
                 assert_eq!(ips.len(), count, "one address per member");
@@ -372,6 +390,7 @@ impl Formation {
             members.push(Member {
                 ip: *ip,
                 role,
+                daemon: b.member_daemons.get(i).copied().unwrap_or(b.daemon),
                 cib,
                 child: None,
                 stopped: false,
@@ -396,13 +415,18 @@ impl Formation {
         let mut f = f;
         if let Some(k) = &f.key {
             let path = f.dir.join("authkey");
-            write_key(&path, k, f.daemon == Daemon::Booth1x);
+            write_key(&path, k, f.any_booth_1x());
         }
-        f.config_text = f.render_config(
-            &b.extra_global,
-            f.key.is_some().then(|| f.dir.join("authkey")),
-        );
+        let authfile = f.key.is_some().then(|| f.dir.join("authkey"));
+        f.config_text = f.render_config(&b.extra_global, authfile.clone(), f.daemon);
         fs::write(f.config_path(), &f.config_text).expect("write booth.conf");
+        for i in 0..f.members.len() {
+            let d = f.members[i].daemon;
+            if d != f.daemon {
+                let text = f.render_config(&b.extra_global, authfile.clone(), d);
+                f.set_member_config(i, &text);
+            }
+        }
         for i in 0..f.members.len() {
             let log = f.crm_log(i);
             fs::write(&log, "").expect("crm log");
@@ -414,13 +438,13 @@ impl Formation {
         f
     }
 
-    /// The configuration text for `authfile` (or none).
-    fn render_config(&self, extra: &[String], authfile: Option<PathBuf>) -> String {
+    /// The configuration text for `authfile` (or none), for members running `daemon`.
+    fn render_config(&self, extra: &[String], authfile: Option<PathBuf>, daemon: Daemon) -> String {
         let mut t = format!("transport = UDP\nport = {}\n", self.port);
         if let Some(p) = authfile {
             t.push_str(&format!("authfile = {}\n", p.display()));
         }
-        if self.daemon == Daemon::BoothRs {
+        if daemon == Daemon::BoothRs {
             // booth 1.0 reads these wrongly (booth-protocol.md §4.2); ours run
             // as whoever runs the tests.
             let (u, g) = (current_id("-un"), current_id("-gn"));
@@ -518,6 +542,15 @@ impl Formation {
         self.daemon
     }
 
+    /// The daemon member `i` runs.
+    pub fn daemon_of(&self, i: usize) -> Daemon {
+        self.members[i].daemon
+    }
+
+    fn any_booth_1x(&self) -> bool {
+        self.members.iter().any(|m| m.daemon == Daemon::Booth1x)
+    }
+
     /// The shared configuration file.
     pub fn config_path(&self) -> PathBuf {
         self.dir.join("booth.conf")
@@ -602,7 +635,7 @@ impl Formation {
             .map_or_else(|| self.config_path(), |(p, _)| p.clone());
         let ip = self.ip_str(i);
         let lock = self.lock_path(i);
-        let mut cmd = match self.daemon {
+        let mut cmd = match self.members[i].daemon {
             Daemon::BoothRs => {
                 let mut c = Command::new(boothd());
                 c.args(["daemon", "-S"]);
@@ -752,14 +785,21 @@ impl Formation {
     pub fn set_member_key(&mut self, i: usize, key: Option<&[u8]>) {
         let sub = self.dir.join(format!("own-config-{i}"));
         fs::create_dir_all(&sub).expect("member config dir");
-        let shared_key = self.key.is_some().then(|| self.dir.join("authkey"));
-        let mut text = self.config_text.clone();
-        if let Some(p) = &shared_key {
-            text = text.replace(&format!("authfile = {}\n", p.display()), "");
-        }
+        // The member's own configuration (a mixed formation's), else the
+        // shared one, without its authfile line.
+        let base = self.members[i]
+            .config
+            .as_ref()
+            .and_then(|(p, _)| fs::read_to_string(p).ok())
+            .unwrap_or_else(|| self.config_text.clone());
+        let mut text: String = base
+            .lines()
+            .filter(|l| !l.starts_with("authfile = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
         if let Some(k) = key {
             let path = sub.join("authkey");
-            write_key(&path, k, self.daemon == Daemon::Booth1x);
+            write_key(&path, k, self.members[i].daemon == Daemon::Booth1x);
             text = text.replacen(
                 "transport = UDP\n",
                 &format!("transport = UDP\nauthfile = {}\n", path.display()),
