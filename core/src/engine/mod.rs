@@ -31,7 +31,10 @@ use crate::config::{Config, ConfigError, TicketConfig};
 use crate::site_id::NO_ONE;
 use crate::time::{Instant, Now};
 use crate::wire::auth::Stamper;
-use crate::wire::{self, Command, DecodeError, Header, PeerMessage, ReplayWindow, TicketBody};
+use crate::wire::{
+    self, replay::PEER_PREFIX_LEN, Command, DecodeError, Header, PeerMessage, ReplayCache, Stamp,
+    TicketBody,
+};
 use crate::MAX_MEMBERS;
 use admin::Waiter;
 use heapless::{Deque, Vec};
@@ -142,7 +145,11 @@ impl Incoming {
 /// masks are u16); per-member state (statistics, replay windows) is sized
 /// by it, so an appliance built for its formation pays for no more.
 #[derive(Debug)]
-pub struct Node<const TICKETS: usize, const MEMBERS: usize = MAX_MEMBERS> {
+pub struct Node<
+    const TICKETS: usize,
+    const MEMBERS: usize = MAX_MEMBERS,
+    const REPLAY: usize = { wire::replay::CACHE_LEN },
+> {
     config: Config<TICKETS, MEMBERS>,
     me: MemberIndex,
     tickets: Vec<Ticket, TICKETS>,
@@ -151,7 +158,7 @@ pub struct Node<const TICKETS: usize, const MEMBERS: usize = MAX_MEMBERS> {
     waiters: Vec<Waiter, MAX_WAITERS>,
     replies: Deque<Event, REPLY_SLOTS>,
     peers: [PeerStats; MEMBERS],
-    replay: [ReplayWindow; MEMBERS],
+    replay: [ReplayCache<REPLAY, PEER_PREFIX_LEN>; MEMBERS],
     /// Members heard from since start; `peer_up` those not yet reported.
     peers_seen: u16,
     peer_up: u16,
@@ -166,7 +173,9 @@ pub struct Node<const TICKETS: usize, const MEMBERS: usize = MAX_MEMBERS> {
     stamper: Stamper,
 }
 
-impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
+impl<const TICKETS: usize, const MEMBERS: usize, const REPLAY: usize>
+    Node<TICKETS, MEMBERS, REPLAY>
+{
     /// A member starting now. `restore[i]` is ticket i's persisted state
     /// (missing entries are [`Restore::Fresh`]); `seed` drives election back-off.
     pub fn new(
@@ -195,7 +204,7 @@ impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
             waiters: Vec::new(),
             replies: Deque::new(),
             peers: [PeerStats::ZERO; MEMBERS],
-            replay: [const { ReplayWindow::new() }; MEMBERS],
+            replay: [const { ReplayCache::new() }; MEMBERS],
             peers_seen: 0,
             marked: 0,
             peer_up: 0,
@@ -268,9 +277,7 @@ impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
         self.waiters.clear();
         self.replies.clear();
         self.peers.iter_mut().for_each(|p| *p = PeerStats::ZERO);
-        self.replay
-            .iter_mut()
-            .for_each(|r| *r = ReplayWindow::new());
+        self.replay.iter_mut().for_each(|r| *r = ReplayCache::new());
         self.peers_seen = 0;
         self.peer_up = 0;
         self.counters = Counters::ZERO;
@@ -314,15 +321,15 @@ impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
         let from = self.sender(source, &msg.header)?;
         if let Some(mac) = mac {
             let skew = (self.config.max_time_skew, self.config.max_future_skew);
+            // The mark is signed: only a key holder can set or strip it.
+            let stamp =
+                if msg.header.options & wire::header::PEER_MARK_MASK == wire::header::PEER_MARK {
+                    Stamp::marked(msg.header.secs, msg.header.usecs)
+                } else {
+                    Stamp::unmarked(msg.header.secs, msg.header.usecs)
+                };
             self.replay[from]
-                .check(
-                    msg.header.secs,
-                    msg.header.usecs,
-                    &mac,
-                    now.wall,
-                    skew.0,
-                    skew.1,
-                )
+                .check(stamp, &mac, now.wall, skew.0, skew.1)
                 .map_err(RecvError::Auth)?;
         }
         self.note_peer(from);
