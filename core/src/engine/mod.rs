@@ -150,6 +150,10 @@ pub struct Node<
     const MEMBERS: usize = MAX_MEMBERS,
     const REPLAY: usize = { wire::replay::CACHE_LEN },
 > {
+    /// First: declared after `peers` (next to buffers left uninitialised),
+    /// the appliance built the 5 × 396 B of it on the stack and copied them
+    /// into its static (start_engine's frame 2,112 B, from 168 B).
+    replay: [ReplayCache<REPLAY, PEER_PREFIX_LEN>; MEMBERS],
     config: Config<TICKETS, MEMBERS>,
     me: MemberIndex,
     tickets: Vec<Ticket, TICKETS>,
@@ -158,7 +162,6 @@ pub struct Node<
     waiters: Vec<Waiter, MAX_WAITERS>,
     replies: Deque<Event, REPLY_SLOTS>,
     peers: [PeerStats; MEMBERS],
-    replay: [ReplayCache<REPLAY, PEER_PREFIX_LEN>; MEMBERS],
     /// Members heard from since start; `peer_up` those not yet reported.
     peers_seen: u16,
     peer_up: u16,
@@ -173,12 +176,28 @@ pub struct Node<
     stamper: Stamper,
 }
 
+impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
+    /// A member starting now. `restore[i]` is ticket i's persisted state
+    /// (missing entries are [`Restore::Fresh`]); `seed` drives election back-off.
+    /// With the default replay cache ([`wire::replay::CACHE_LEN`] a peer);
+    /// [`Node::new_sized`] for another.
+    pub fn new(
+        config: Config<TICKETS, MEMBERS>,
+        me: MemberIndex,
+        seed: u64,
+        now: Now,
+        restore: &[Restore],
+    ) -> Result<Self, NewError> {
+        Self::new_sized(config, me, seed, now, restore)
+    }
+}
+
 impl<const TICKETS: usize, const MEMBERS: usize, const REPLAY: usize>
     Node<TICKETS, MEMBERS, REPLAY>
 {
-    /// A member starting now. `restore[i]` is ticket i's persisted state
-    /// (missing entries are [`Restore::Fresh`]); `seed` drives election back-off.
-    pub fn new(
+    /// [`Node::new`] for any replay cache length `REPLAY`, which the caller's
+    /// type names (a default const parameter is not inferred).
+    pub fn new_sized(
         config: Config<TICKETS, MEMBERS>,
         me: MemberIndex,
         seed: u64,
@@ -277,7 +296,7 @@ impl<const TICKETS: usize, const MEMBERS: usize, const REPLAY: usize>
         self.waiters.clear();
         self.replies.clear();
         self.peers.iter_mut().for_each(|p| *p = PeerStats::ZERO);
-        self.replay.iter_mut().for_each(|r| *r = ReplayCache::new());
+        self.replay.iter_mut().for_each(ReplayCache::clear);
         self.peers_seen = 0;
         self.peer_up = 0;
         self.counters = Counters::ZERO;

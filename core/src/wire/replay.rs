@@ -90,23 +90,15 @@ impl Stamp {
 }
 
 defmt_derive! {
-/// One remembered message: its order key and a MAC prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Entry<const P: usize> {
-    key: (u32, u32),
-    mac: [u8; P],
-}
-}
-
-defmt_derive! {
 /// Replay state for one sender (a peer), or for all admin clients
-/// together: `N` entries of `P` MAC bytes and the floor.
+/// together: `N` entries (an order key and `P` MAC bytes) and the floor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplayCache<const N: usize, const P: usize> {
     /// Keys at or below this are refused; only ever rises.
     floor: (u32, u32),
-    entries: [Entry<P>; N],
-    /// Valid entries, `entries[..len]`.
+    keys: [(u32, u32); N],
+    macs: [[u8; P]; N],
+    /// Valid entries, `keys[..len]` and `macs[..len]`.
     len: usize,
 }
 }
@@ -121,12 +113,18 @@ impl<const N: usize, const P: usize> ReplayCache<N, P> {
     pub const fn new() -> Self {
         ReplayCache {
             floor: (0, 0),
-            entries: [Entry {
-                key: (0, 0),
-                mac: [0; P],
-            }; N],
+            keys: [(0, 0); N],
+            macs: [[0; P]; N],
             len: 0,
         }
+    }
+
+    /// Forgets everything, in place (a cache built anew and moved in costs
+    /// its size in stack on a microcontroller). Entries past `len` are never
+    /// read, so they are left as they are.
+    pub fn clear(&mut self) {
+        self.floor = (0, 0);
+        self.len = 0;
     }
 
     /// Accepts a verified message iff `stamp.secs` is at most `max_past` old
@@ -154,37 +152,44 @@ impl<const N: usize, const P: usize> ReplayCache<N, P> {
         let key = stamp.key();
         let mut prefix = [0u8; P];
         prefix.iter_mut().zip(mac).for_each(|(p, m)| *p = *m);
-        if key <= self.floor || self.cached().iter().any(|e| e.mac == prefix) {
+        let cached = self.macs.get(..self.len).unwrap_or(&[]);
+        if key <= self.floor || cached.contains(&prefix) {
             return Err(DecodeError::Replayed);
         }
-        self.remember(Entry { key, mac: prefix });
+        self.remember(key, prefix);
         Ok(())
     }
 
     /// Puts an accepted message in the cache. When it is full, the smallest
     /// key of the cache and the newcomer is given up and the floor rises to
     /// it: what leaves the cache is still refused, by the floor.
-    fn remember(&mut self, new: Entry<P>) {
-        if let Some(slot) = self.entries.get_mut(self.len) {
-            *slot = new;
+    fn remember(&mut self, key: (u32, u32), mac: [u8; P]) {
+        if self.len < N {
+            self.put(self.len, key, mac);
             self.len += 1;
             return;
         }
         let oldest = self
-            .entries
-            .iter_mut()
-            .min_by_key(|e| e.key)
-            .filter(|e| e.key < new.key);
-        let given_up = match oldest {
-            Some(slot) => core::mem::replace(slot, new).key,
+            .keys
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, k)| **k)
+            .map(|(i, k)| (i, *k));
+        match oldest {
+            Some((i, old)) if old < key => {
+                self.put(i, key, mac);
+                self.floor = self.floor.max(old);
+            }
             // The newcomer is the oldest (or `N` is 0): only the floor keeps it.
-            None => new.key,
-        };
-        self.floor = self.floor.max(given_up);
+            _ => self.floor = self.floor.max(key),
+        }
     }
 
-    fn cached(&self) -> &[Entry<P>] {
-        self.entries.get(..self.len).unwrap_or(&[])
+    fn put(&mut self, i: usize, key: (u32, u32), mac: [u8; P]) {
+        if let (Some(k), Some(m)) = (self.keys.get_mut(i), self.macs.get_mut(i)) {
+            *k = key;
+            *m = mac;
+        }
     }
 
     /// The floor: keys at or below it are refused (`(0, 0)` until the cache

@@ -318,9 +318,10 @@ fn start(
     }
 
     let now = clock::now();
-    let node = Node::new(cfg.core.clone(), me, super::seed(), now, &restores).map_err(|e| {
-        DaemonError::Startup(format!("the engine refused the configuration: {e:?}"))
-    })?;
+    let node =
+        Node::new_sized(cfg.core.clone(), me, super::seed(), now, &restores).map_err(|e| {
+            DaemonError::Startup(format!("the engine refused the configuration: {e:?}"))
+        })?;
     // Sites: the lease guard (a separate process) writes the CIB and revokes
     // at each deadline even when this process is frozen or dead.
     let guard = if role == Role::Site {
