@@ -628,7 +628,7 @@ fn replay_accepts_booth_style_non_monotonic_pairs() {
         );
     }
     assert_eq!(w.cached_len(), pairs.len());
-    assert_eq!(w.floor(), (0, 0));
+    assert_eq!(w.floor(0), (0, 0));
 }
 
 #[test]
@@ -650,7 +650,7 @@ fn replay_cache_overflow_raises_the_floor() {
     // one more pushes out the oldest, which the floor still refuses
     let st = Stamp::unmarked(s, 0);
     assert_eq!(w.check(st, &mac_n(n), now(), PAST, FUTURE), Ok(()));
-    assert_eq!(w.floor(), (s - 100, u32::MAX));
+    assert_eq!(w.floor(0), (s - 100, u32::MAX));
     let first = Stamp::unmarked(s - 100, 0);
     assert_eq!(
         w.check(first, &mac_n(0), now(), PAST, FUTURE),

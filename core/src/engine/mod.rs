@@ -340,13 +340,15 @@ impl<const TICKETS: usize, const MEMBERS: usize, const REPLAY: usize>
         let from = self.sender(source, &msg.header)?;
         if let Some(mac) = mac {
             let skew = (self.config.max_time_skew, self.config.max_future_skew);
-            // The mark is signed: only a key holder can set or strip it.
+            // The mark and the command are signed: only a key holder can
+            // set or strip the mark, or turn a message into an ack.
             let stamp =
                 if msg.header.options & wire::header::PEER_MARK_MASK == wire::header::PEER_MARK {
                     Stamp::marked(msg.header.secs, msg.header.usecs)
                 } else {
                     Stamp::unmarked(msg.header.secs, msg.header.usecs)
                 };
+            let stamp = stamp.on_ack(msg.cmd == Command::Ack);
             self.replay[from]
                 .check(stamp, &mac, now.wall, skew.0, skew.1)
                 .map_err(RecvError::Auth)?;

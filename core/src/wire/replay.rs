@@ -14,11 +14,19 @@
 //!   their messages);
 //! - a message is accepted only if its key is above the floor and its MAC is
 //!   not in the cache; it then goes into the cache;
-//! - when the cache is full, the entry with the smallest key leaves it and
-//!   the floor rises to that key (never falls).
+//! - when the cache is full, the smallest key (of the newcomer's stream)
+//!   among the cache and the newcomer is given up and the floor rises to it
+//!   (it never falls).
+//!
+//! booth-rs acks echo the stamp of the message they acknowledge: the
+//! receiver's clock, not the sender's, which may be minutes apart. So acks
+//! are a second stream with a floor of their own (the cache is shared);
+//! otherwise a floor raised by an echo from a clock ahead would refuse the
+//! sender's own messages until its clock caught up (found by the simulator's
+//! mixed formations, 30 s of wall-clock offsets).
 //!
 //! Invariant: every accepted message is in the cache or has a key at or
-//! below the floor. So a replay (same bytes, same MAC, same key) is always
+//! below its stream's floor. So a replay (same bytes, same MAC, same key) is always
 //! refused: [`DecodeError::Replayed`], after 1 newer message or 10,000. No
 //! count or age matters, only the MAC and the key, which the sender signed.
 //! The price is liveness, never safety: a genuine message whose key is at
@@ -56,6 +64,10 @@ pub struct Stamp {
     /// The sender marked it as booth-rs ([`super::header::PEER_MARK`]),
     /// whose stamps are strictly increasing in `(secs, usecs)`.
     pub marked: bool,
+    /// An acknowledgement: booth-rs acks echo the stamp of the message they
+    /// acknowledge, i.e. the *receiver's* clock, so acks are ordered apart
+    /// from the sender's own stamps (a stream and a floor of their own).
+    pub ack: bool,
 }
 }
 
@@ -66,6 +78,7 @@ impl Stamp {
             secs,
             usecs,
             marked: true,
+            ack: false,
         }
     }
 
@@ -75,7 +88,13 @@ impl Stamp {
             secs,
             usecs,
             marked: false,
+            ack: false,
         }
+    }
+
+    /// The same stamp on an acknowledgement (its own stream).
+    pub const fn on_ack(self, ack: bool) -> Self {
+        Stamp { ack, ..self }
     }
 
     /// The order key: unmarked messages sort after every marked one of the
@@ -87,18 +106,27 @@ impl Stamp {
             (self.secs, u32::MAX)
         }
     }
+
+    /// Which floor orders it: 0 the sender's own stamps, 1 acks.
+    const fn stream(&self) -> usize {
+        self.ack as usize
+    }
 }
 
 defmt_derive! {
 /// Replay state for one sender (a peer), or for all admin clients
-/// together: `N` entries (an order key and `P` MAC bytes) and the floor.
+/// together: `N` entries (an order key, a stream and `P` MAC bytes) and a
+/// floor per stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplayCache<const N: usize, const P: usize> {
-    /// Keys at or below this are refused; only ever rises.
-    floor: (u32, u32),
+    /// Per stream ([`Stamp::stream`]): keys at or below it are refused; only
+    /// ever rises.
+    floors: [(u32, u32); 2],
     keys: [(u32, u32); N],
+    /// The stream of each entry.
+    acks: [bool; N],
     macs: [[u8; P]; N],
-    /// Valid entries, `keys[..len]` and `macs[..len]`.
+    /// Valid entries, `keys[..len]`, `acks[..len]` and `macs[..len]`.
     len: usize,
 }
 }
@@ -112,8 +140,9 @@ impl<const N: usize, const P: usize> Default for ReplayCache<N, P> {
 impl<const N: usize, const P: usize> ReplayCache<N, P> {
     pub const fn new() -> Self {
         ReplayCache {
-            floor: (0, 0),
+            floors: [(0, 0); 2],
             keys: [(0, 0); N],
+            acks: [false; N],
             macs: [[0; P]; N],
             len: 0,
         }
@@ -123,16 +152,16 @@ impl<const N: usize, const P: usize> ReplayCache<N, P> {
     /// its size in stack on a microcontroller). Entries past `len` are never
     /// read, so they are left as they are.
     pub fn clear(&mut self) {
-        self.floor = (0, 0);
+        self.floors = [(0, 0); 2];
         self.len = 0;
     }
 
     /// Accepts a verified message iff `stamp.secs` is at most `max_past` old
     /// ([`DecodeError::Stale`]) and at most `max_future` ahead of `now`
     /// ([`DecodeError::FromFuture`]), and it is no replay of an accepted one
-    /// ([`DecodeError::Replayed`]: its key is at or below the floor, or its
-    /// MAC is cached). The window compares seconds, as booth does. Refused
-    /// messages leave no trace.
+    /// ([`DecodeError::Replayed`]: its key is at or below its stream's
+    /// floor, or its MAC is cached). The window compares seconds, as booth
+    /// does. Refused messages leave no trace.
     pub fn check(
         &mut self,
         stamp: Stamp,
@@ -153,49 +182,76 @@ impl<const N: usize, const P: usize> ReplayCache<N, P> {
         let mut prefix = [0u8; P];
         prefix.iter_mut().zip(mac).for_each(|(p, m)| *p = *m);
         let cached = self.macs.get(..self.len).unwrap_or(&[]);
-        if key <= self.floor || cached.contains(&prefix) {
+        if key <= self.floor(stamp.stream()) || cached.contains(&prefix) {
             return Err(DecodeError::Replayed);
         }
-        self.remember(key, prefix);
+        self.remember(stamp.ack, key, prefix);
         Ok(())
     }
 
     /// Puts an accepted message in the cache. When it is full, the smallest
-    /// key of the cache and the newcomer is given up and the floor rises to
-    /// it: what leaves the cache is still refused, by the floor.
-    fn remember(&mut self, key: (u32, u32), mac: [u8; P]) {
+    /// key of the newcomer's stream (the cache's entries and the newcomer)
+    /// is given up, or the smallest of the other stream when the cache holds
+    /// none of its own; the floor of the stream given up rises to that key:
+    /// what leaves the cache is still refused, by its floor.
+    fn remember(&mut self, ack: bool, key: (u32, u32), mac: [u8; P]) {
         if self.len < N {
-            self.put(self.len, key, mac);
+            self.put(self.len, ack, key, mac);
             self.len += 1;
             return;
         }
-        let oldest = self
-            .keys
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, k)| **k)
-            .map(|(i, k)| (i, *k));
-        match oldest {
+        let oldest_of = |stream: bool| {
+            self.keys
+                .iter()
+                .zip(&self.acks)
+                .enumerate()
+                .filter(|(_, (_, a))| **a == stream)
+                .min_by_key(|(_, (k, _))| **k)
+                .map(|(i, (k, _))| (i, *k))
+        };
+        match oldest_of(ack) {
             Some((i, old)) if old < key => {
-                self.put(i, key, mac);
-                self.floor = self.floor.max(old);
+                self.put(i, ack, key, mac);
+                self.raise(ack, old);
             }
-            // The newcomer is the oldest (or `N` is 0): only the floor keeps it.
-            _ => self.floor = self.floor.max(key),
+            // The newcomer is the oldest of its stream: only the floor keeps it.
+            Some(_) => self.raise(ack, key),
+            None => match oldest_of(!ack) {
+                Some((i, old)) => {
+                    self.put(i, ack, key, mac);
+                    self.raise(!ack, old);
+                }
+                // `N` is 0
+                None => self.raise(ack, key),
+            },
         }
     }
 
-    fn put(&mut self, i: usize, key: (u32, u32), mac: [u8; P]) {
-        if let (Some(k), Some(m)) = (self.keys.get_mut(i), self.macs.get_mut(i)) {
+    fn put(&mut self, i: usize, ack: bool, key: (u32, u32), mac: [u8; P]) {
+        if let (Some(k), Some(a), Some(m)) = (
+            self.keys.get_mut(i),
+            self.acks.get_mut(i),
+            self.macs.get_mut(i),
+        ) {
             *k = key;
+            *a = ack;
             *m = mac;
         }
     }
 
-    /// The floor: keys at or below it are refused (`(0, 0)` until the cache
-    /// first overflowed).
-    pub const fn floor(&self) -> (u32, u32) {
-        self.floor
+    fn raise(&mut self, ack: bool, key: (u32, u32)) {
+        if let Some(f) = self.floors.get_mut(usize::from(ack)) {
+            *f = (*f).max(key);
+        }
+    }
+
+    /// A stream's floor (0: the sender's own stamps, 1: acks): keys at or
+    /// below it are refused (`(0, 0)` until the cache gave one up).
+    pub fn floor(&self, stream: usize) -> (u32, u32) {
+        self.floors
+            .get(stream)
+            .copied()
+            .unwrap_or((u32::MAX, u32::MAX))
     }
 
     /// Messages remembered by MAC.
@@ -346,7 +402,7 @@ mod tests {
         for n in 1..=CACHE_LEN as u32 + 1 {
             assert_eq!(s.deliver(&mut w, n, 5), Ok(()));
         }
-        assert_eq!(w.floor(), s.stamp(1).key());
+        assert_eq!(w.floor(0), s.stamp(1).key());
         // message 0, never seen, but older than one given up
         assert_eq!(s.deliver(&mut w, 0, 500), Err(DecodeError::Replayed));
     }
@@ -380,7 +436,7 @@ mod tests {
             w.check(Stamp::marked(T0, 20), &mac(2), at, PAST, FUTURE),
             Ok(())
         );
-        assert_eq!(w.floor(), (T0, 10));
+        assert_eq!(w.floor(0), (T0, 10));
         // same second, later usecs: above the floor
         assert_eq!(
             w.check(Stamp::marked(T0, 11), &mac(3), at, PAST, FUTURE),
@@ -395,7 +451,7 @@ mod tests {
             Ok(())
         );
         // an unmarked one given up refuses its whole second, of either kind
-        assert_eq!(w.floor(), (T0, u32::MAX));
+        assert_eq!(w.floor(0), (T0, u32::MAX));
         assert_eq!(
             w.check(Stamp::unmarked(T0, 9), &mac(6), at, PAST, FUTURE),
             Err(DecodeError::Replayed)
@@ -408,6 +464,66 @@ mod tests {
             w.check(Stamp::unmarked(T0 + 1, 9), &mac(8), at, PAST, FUTURE),
             Ok(())
         );
+    }
+
+    #[test]
+    fn acks_echoing_a_clock_ahead_do_not_refuse_the_senders_own_messages() {
+        // the sender's clock is 30 s behind ours; its acks echo our stamps
+        let behind = Sender {
+            marked: true,
+            gap_ms: 100,
+        };
+        let ours = |n: u32| behind.stamp(n + 300).on_ack(true);
+        let mut w = ReplayWindow::new();
+        let at = |n: u32| WallTime((behind.sent_ms(n) + 30_000) * 1000);
+        for n in 0..200u32 {
+            let own = behind.stamp(n);
+            assert_eq!(
+                w.check(own, &mac(2 * n), at(n), PAST, FUTURE),
+                Ok(()),
+                "{n}"
+            );
+            let ack = ours(n);
+            assert_eq!(
+                w.check(ack, &mac(2 * n + 1), at(n), PAST, FUTURE),
+                Ok(()),
+                "ack {n}"
+            );
+        }
+        assert!(w.floor(0) < behind.stamp(200).key());
+        assert!(w.floor(1) > behind.stamp(200).key());
+        // replays of either stream, however old, are refused
+        for n in [0, 1, 100, 199] {
+            let own = behind.stamp(n);
+            let late = at(199);
+            assert_eq!(
+                w.check(own, &mac(2 * n), late, PAST, FUTURE),
+                Err(DecodeError::Replayed)
+            );
+            let ack = ours(n);
+            assert_eq!(
+                w.check(ack, &mac(2 * n + 1), late, PAST, FUTURE),
+                Err(DecodeError::Replayed)
+            );
+        }
+    }
+
+    #[test]
+    fn a_stream_without_entries_takes_a_slot_of_the_other() {
+        let mut w: ReplayCache<2, 4> = ReplayCache::new();
+        let at = WallTime(u64::from(T0) * 1_000_000);
+        let own = |u| Stamp::marked(T0, u);
+        assert_eq!(w.check(own(1), &mac(1), at, PAST, FUTURE), Ok(()));
+        assert_eq!(w.check(own(2), &mac(2), at, PAST, FUTURE), Ok(()));
+        let ack = Stamp::marked(T0 - 5, 0).on_ack(true);
+        assert_eq!(w.check(ack, &mac(3), at, PAST, FUTURE), Ok(()));
+        assert_eq!((w.floor(0), w.floor(1)), ((T0, 1), (0, 0)));
+        for (st, m) in [(own(1), 1), (own(2), 2), (ack, 3)] {
+            assert_eq!(
+                w.check(st, &mac(m), at, PAST, FUTURE),
+                Err(DecodeError::Replayed)
+            );
+        }
     }
 
     #[test]

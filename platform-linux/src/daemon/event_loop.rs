@@ -42,7 +42,7 @@ const UDP_BATCH: usize = 64;
 /// Window of the rate-limited error log.
 const LOG_WINDOW_MS: u64 = 10_000;
 
-/// Signed admin requests remembered by their whole MAC: 1,024 × 28 B.
+/// Signed admin requests remembered by their whole MAC: 1,024 × 29 B.
 /// Clients are short-lived processes without an identity, so requests are
 /// remembered, not clients. Every accepted request stays cached until 1,024
 /// newer ones pushed it out, and then the floor refuses it (its `secs` is
