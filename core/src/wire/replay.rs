@@ -35,7 +35,9 @@
 //! back) is refused like a replay, and the sender's retries carry new keys.
 //!
 //! The state lives in memory: a restarted receiver starts with an empty
-//! cache and floor 0 (see docs/replay.md for why, and what that leaves).
+//! cache and floors at 0, so what was captured before the restart can be
+//! replayed to it once each until `N` newer messages raised the floors
+//! (docs/replay.md: why, and what that leaves).
 
 use super::{DecodeError, MAC_LEN};
 use crate::time::{Duration, WallTime};
