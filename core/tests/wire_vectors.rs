@@ -518,9 +518,12 @@ fn now() -> WallTime {
 fn replay_exact_replay_refused() {
     let mut w = ReplayWindow::new();
     let s = NOW_S as u32;
-    assert_eq!(w.check(s, 5, &mac_n(1), now(), PAST, FUTURE), Ok(()));
     assert_eq!(
-        w.check(s, 5, &mac_n(1), now(), PAST, FUTURE),
+        w.check(Stamp::unmarked(s, 5), &mac_n(1), now(), PAST, FUTURE),
+        Ok(())
+    );
+    assert_eq!(
+        w.check(Stamp::unmarked(s, 5), &mac_n(1), now(), PAST, FUTURE),
         Err(DecodeError::Replayed)
     );
     // the real thing: the §2.12 heartbeat, replayed
@@ -530,11 +533,23 @@ fn replay_exact_replay_refused() {
     let mut w = ReplayWindow::new();
     let mac = mac.unwrap();
     assert_eq!(
-        w.check(m.header.secs, m.header.usecs, &mac, at, PAST, FUTURE),
+        w.check(
+            Stamp::unmarked(m.header.secs, m.header.usecs),
+            &mac,
+            at,
+            PAST,
+            FUTURE
+        ),
         Ok(())
     );
     assert_eq!(
-        w.check(m.header.secs, m.header.usecs, &mac, at, PAST, FUTURE),
+        w.check(
+            Stamp::unmarked(m.header.secs, m.header.usecs),
+            &mac,
+            at,
+            PAST,
+            FUTURE
+        ),
         Err(DecodeError::Replayed)
     );
 }
@@ -544,35 +559,47 @@ fn replay_stale_and_future() {
     let mut w = ReplayWindow::new();
     let s = NOW_S as u32;
     assert_eq!(
-        w.check(s - 700, 0, &mac_n(1), now(), PAST, FUTURE),
+        w.check(Stamp::unmarked(s - 700, 0), &mac_n(1), now(), PAST, FUTURE),
         Err(DecodeError::Stale)
     );
-    assert_eq!(w.check(s - 500, 0, &mac_n(2), now(), PAST, FUTURE), Ok(()));
-    assert_eq!(w.check(s - 600, 0, &mac_n(3), now(), PAST, FUTURE), Ok(()));
     assert_eq!(
-        w.check(s - 601, 0, &mac_n(4), now(), PAST, FUTURE),
+        w.check(Stamp::unmarked(s - 500, 0), &mac_n(2), now(), PAST, FUTURE),
+        Ok(())
+    );
+    assert_eq!(
+        w.check(Stamp::unmarked(s - 600, 0), &mac_n(3), now(), PAST, FUTURE),
+        Ok(())
+    );
+    assert_eq!(
+        w.check(Stamp::unmarked(s - 601, 0), &mac_n(4), now(), PAST, FUTURE),
         Err(DecodeError::Stale)
     );
-    assert_eq!(w.check(s + 60, 0, &mac_n(5), now(), PAST, FUTURE), Ok(()));
     assert_eq!(
-        w.check(s + 61, 0, &mac_n(6), now(), PAST, FUTURE),
+        w.check(Stamp::unmarked(s + 60, 0), &mac_n(5), now(), PAST, FUTURE),
+        Ok(())
+    );
+    assert_eq!(
+        w.check(Stamp::unmarked(s + 61, 0), &mac_n(6), now(), PAST, FUTURE),
         Err(DecodeError::FromFuture)
     );
     assert_eq!(
-        w.check(s + 5000, 0, &mac_n(7), now(), PAST, FUTURE),
+        w.check(Stamp::unmarked(s + 5000, 0), &mac_n(7), now(), PAST, FUTURE),
         Err(DecodeError::FromFuture)
     );
     assert_eq!(
-        w.check(0, 0, &mac_n(8), now(), PAST, FUTURE),
+        w.check(Stamp::unmarked(0, 0), &mac_n(8), now(), PAST, FUTURE),
         Err(DecodeError::Stale)
     );
     assert_eq!(
-        w.check(u32::MAX, 0, &mac_n(9), now(), PAST, FUTURE),
+        w.check(Stamp::unmarked(u32::MAX, 0), &mac_n(9), now(), PAST, FUTURE),
         Err(DecodeError::FromFuture)
     );
     // refused messages are not remembered
-    assert_eq!(w.check(s, 0, &mac_n(1), now(), PAST, FUTURE), Ok(()));
-    assert_eq!(w.last_accepted(), Some((s + 60, 0)));
+    assert_eq!(
+        w.check(Stamp::unmarked(s, 0), &mac_n(1), now(), PAST, FUTURE),
+        Ok(())
+    );
+    assert_eq!(w.cached_len(), 4);
 }
 
 #[test]
@@ -589,35 +616,49 @@ fn replay_accepts_booth_style_non_monotonic_pairs() {
     ];
     for (i, (secs, usecs)) in pairs.into_iter().enumerate() {
         assert_eq!(
-            w.check(secs, usecs, &mac_n(i as u8), now(), PAST, FUTURE),
+            w.check(
+                Stamp::unmarked(secs, usecs),
+                &mac_n(i as u8),
+                now(),
+                PAST,
+                FUTURE
+            ),
             Ok(()),
             "{i}"
         );
     }
-    assert_eq!(w.last_accepted(), Some((s + 1, 3)));
+    assert_eq!(w.cached_len(), pairs.len());
+    assert_eq!(w.floor(0), (0, 0));
 }
 
 #[test]
-fn replay_cache_is_a_ring() {
+fn replay_cache_overflow_raises_the_floor() {
     let mut w = ReplayWindow::new();
     let s = NOW_S as u32;
     let n = replay::CACHE_LEN as u8;
     for i in 0..n {
-        assert_eq!(w.check(s, 0, &mac_n(i), now(), PAST, FUTURE), Ok(()));
+        let st = Stamp::unmarked(s - 100 + u32::from(i), 0);
+        assert_eq!(w.check(st, &mac_n(i), now(), PAST, FUTURE), Ok(()));
     }
     for i in 0..n {
+        let st = Stamp::unmarked(s - 100 + u32::from(i), 0);
         assert_eq!(
-            w.check(s, 0, &mac_n(i), now(), PAST, FUTURE),
+            w.check(st, &mac_n(i), now(), PAST, FUTURE),
             Err(DecodeError::Replayed)
         );
     }
-    // one more pushes out the oldest
-    assert_eq!(w.check(s, 0, &mac_n(n), now(), PAST, FUTURE), Ok(()));
-    assert_eq!(w.check(s, 0, &mac_n(0), now(), PAST, FUTURE), Ok(()));
+    // one more pushes out the oldest, which the floor still refuses
+    let st = Stamp::unmarked(s, 0);
+    assert_eq!(w.check(st, &mac_n(n), now(), PAST, FUTURE), Ok(()));
+    assert_eq!(w.floor(0), (s - 100, u32::MAX));
+    let first = Stamp::unmarked(s - 100, 0);
     assert_eq!(
-        w.check(s, 0, &mac_n(2), now(), PAST, FUTURE),
+        w.check(first, &mac_n(0), now(), PAST, FUTURE),
         Err(DecodeError::Replayed)
     );
+    // a genuine message from the second after the floor still passes
+    let next = Stamp::unmarked(s - 99, 7);
+    assert_eq!(w.check(next, &mac_n(200), now(), PAST, FUTURE), Ok(()));
 }
 
 #[test]

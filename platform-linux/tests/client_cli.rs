@@ -17,7 +17,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use booth_core::wire::client::{
-    emit_result_reply, emit_text_reply, frame_len, parse_client_request, RequestBody,
+    emit_result_reply, emit_text_reply, frame_len, parse_client_request, parse_reply, RequestBody,
 };
 use booth_core::wire::ticket::name_from;
 use booth_core::wire::{Command, Header, ResultCode, TicketBody, HEADER_LEN};
@@ -1002,23 +1002,22 @@ impl Drop for Daemon {
     }
 }
 
-#[test]
-fn client_against_our_daemon() {
-    let dir = scratch();
+/// Our `boothd daemon` as site 127.0.0.2 of a keyed three-member formation
+/// (the others absent), at `port`, with ticket tA; returns once `booth list`
+/// answers (or 15 s passed: the caller checks `list`).
+fn our_daemon(dir: &Path, port: u16) -> (PathBuf, Daemon, Out) {
     let bin = dir.join("bin");
     fs::create_dir_all(&bin).unwrap();
     // crm_ticket stub: the daemon may call it; it succeeds and says nothing.
     let stub = bin.join("crm_ticket");
     fs::write(&stub, "#!/bin/sh\nexit 0\n").unwrap();
     fs::set_permissions(&stub, fs::Permissions::from_mode(0o755)).unwrap();
-    let (port, ls) = listeners(&["127.0.0.2"]);
-    drop(ls);
     let members = format!(
         "site-user = {u}\nsite-group = {g}\narbitrator-user = {u}\narbitrator-group = {g}\n{THREE}",
         u = current_user(),
         g = current_group()
     );
-    let cfg = config(&dir, port, &members, &["tA"], true);
+    let cfg = config(dir, port, &members, &["tA"], true);
     let lock = dir.join("booth.pid");
     let log = fs::File::create(dir.join("daemon.log")).unwrap();
     let child = Proc::new(dir.join("boothd"))
@@ -1032,23 +1031,33 @@ fn client_against_our_daemon() {
             "-l",
             s(&lock),
         ])
-        .env("BOOTH_STATE_DIR", &dir)
+        .env("BOOTH_STATE_DIR", dir)
         .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
         .unwrap();
-    let _daemon = Daemon(child);
+    let daemon = Daemon(child);
 
     let t0 = Instant::now();
     let list = loop {
-        let out = run(&dir, "booth", &["list", "-s", "127.0.0.2", "-c", s(&cfg)]);
+        let out = run(dir, "booth", &["list", "-s", "127.0.0.2", "-c", s(&cfg)]);
         if out.code == 0 || t0.elapsed() > Duration::from_secs(15) {
             break out;
         }
         thread::sleep(Duration::from_millis(100));
     };
+    (cfg, daemon, list)
+}
+
+#[test]
+fn client_against_our_daemon() {
+    let dir = scratch();
+    let (port, ls) = listeners(&["127.0.0.2"]);
+    drop(ls);
+    let (cfg, _daemon, list) = our_daemon(&dir, port);
+    let lock = dir.join("booth.pid");
     let daemon_log = || fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
     assert_eq!(list.code, 0, "{list:#?}\ndaemon log:\n{}", daemon_log());
     assert!(list.stdout.starts_with("ticket: tA, leader: "), "{list:#?}");
@@ -1112,6 +1121,81 @@ fn client_against_our_daemon() {
     );
     out.assert_code(0);
     out.assert_err("ticket is not owned");
+}
+
+/// Sends `request` to the daemon at `to` and returns its reply's result.
+fn request_result(to: (&str, u16), request: &[u8]) -> Option<ResultCode> {
+    let mut c = TcpStream::connect(to).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(request).unwrap();
+    let mut buf = Vec::new();
+    let _ = c.read_to_end(&mut buf);
+    let (reply, _) = parse_reply(&buf, Some(KEY)).expect("a signed reply");
+    reply.result()
+}
+
+/// issue 11: a signed `booth revoke` captured on the wire was accepted again
+/// after 33 `booth list` calls (the daemon remembered 32 request MACs, for
+/// all clients together). Now every accepted request stays refused.
+#[test]
+fn a_captured_revoke_replayed_after_many_lists_is_refused() {
+    let dir = scratch();
+    let (port, mut ls) = listeners(&["127.0.0.2", "127.0.0.3"]);
+    let capture = ls.pop().unwrap();
+    drop(ls);
+    let (cfg, _daemon, list) = our_daemon(&dir, port);
+    let daemon_log = || fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
+    assert_eq!(list.code, 0, "{list:#?}\ndaemon log:\n{}", daemon_log());
+
+    // The real client's revoke, captured by a listener at 127.0.0.3.
+    let catcher = thread::spawn(move || {
+        let (mut s, _) = capture.accept().unwrap();
+        let mut buf = vec![0u8; HEADER_LEN];
+        s.read_exact(&mut buf).unwrap();
+        buf.resize(frame_len(&buf).unwrap(), 0);
+        s.read_exact(&mut buf[HEADER_LEN..]).unwrap();
+        // let the client go (it would retry a silent site)
+        let me = id_of("127.0.0.3");
+        let _ = answer(
+            &mut s,
+            Some(KEY),
+            me,
+            "tA",
+            Act::Result(ResultCode::Success),
+        );
+        buf
+    });
+    let out = run(
+        &dir,
+        "booth",
+        &["revoke", "-s", "127.0.0.3", "-c", s(&cfg), "tA"],
+    );
+    let captured = catcher.join().unwrap();
+    assert_eq!(out.code, 0, "{out:#?}");
+    let (req, mac) = parse_client_request(&captured, Some(KEY)).unwrap();
+    assert_eq!((req.cmd, mac.is_some()), (Command::Revoke, true));
+
+    let daemon = ("127.0.0.2", port);
+    // delivered once: the daemon answers it (the ticket is not owned)
+    let first = request_result(daemon, &captured);
+    assert!(
+        first.is_some() && first != Some(ResultCode::Auth),
+        "{first:?}\ndaemon log:\n{}",
+        daemon_log()
+    );
+    for i in 0..40 {
+        let out = run(&dir, "booth", &["list", "-s", "127.0.0.2", "-c", s(&cfg)]);
+        assert_eq!(out.code, 0, "list {i}: {out:#?}");
+    }
+    assert_eq!(request_result(daemon, &captured), Some(ResultCode::Auth));
+    assert!(daemon_log().contains("replayed"), "{}", daemon_log());
+    // and a fresh revoke from the client still works
+    let out = run(
+        &dir,
+        "booth",
+        &["revoke", "-s", "127.0.0.2", "-c", s(&cfg), "tA"],
+    );
+    out.assert_code(0);
 }
 
 fn current_user() -> String {

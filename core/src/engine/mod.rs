@@ -32,7 +32,10 @@ use crate::config::{Config, ConfigError, TicketConfig};
 use crate::site_id::NO_ONE;
 use crate::time::{Instant, Now};
 use crate::wire::auth::Stamper;
-use crate::wire::{self, Command, DecodeError, Header, PeerMessage, ReplayWindow, TicketBody};
+use crate::wire::{
+    self, replay::PEER_PREFIX_LEN, Command, DecodeError, Header, PeerMessage, ReplayCache, Stamp,
+    TicketBody,
+};
 use crate::MAX_MEMBERS;
 use admin::Waiter;
 use heapless::{Deque, Vec};
@@ -143,7 +146,15 @@ impl Incoming {
 /// masks are u16); per-member state (statistics, replay windows) is sized
 /// by it, so an appliance built for its formation pays for no more.
 #[derive(Debug)]
-pub struct Node<const TICKETS: usize, const MEMBERS: usize = MAX_MEMBERS> {
+pub struct Node<
+    const TICKETS: usize,
+    const MEMBERS: usize = MAX_MEMBERS,
+    const REPLAY: usize = { wire::replay::CACHE_LEN },
+> {
+    /// First: declared after `peers` (next to buffers left uninitialised),
+    /// the appliance built the 5 × 396 B of it on the stack and copied them
+    /// into its static (start_engine's frame 2,112 B, from 168 B).
+    replay: [ReplayCache<REPLAY, PEER_PREFIX_LEN>; MEMBERS],
     config: Config<TICKETS, MEMBERS>,
     me: MemberIndex,
     tickets: Vec<Ticket, TICKETS>,
@@ -152,7 +163,6 @@ pub struct Node<const TICKETS: usize, const MEMBERS: usize = MAX_MEMBERS> {
     waiters: Vec<Waiter, MAX_WAITERS>,
     replies: Deque<Event, REPLY_SLOTS>,
     peers: [PeerStats; MEMBERS],
-    replay: [ReplayWindow; MEMBERS],
     /// Members heard from since start; `peer_up` those not yet reported.
     peers_seen: u16,
     peer_up: u16,
@@ -170,7 +180,25 @@ pub struct Node<const TICKETS: usize, const MEMBERS: usize = MAX_MEMBERS> {
 impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
     /// A member starting now. `restore[i]` is ticket i's persisted state
     /// (missing entries are [`Restore::Fresh`]); `seed` drives election back-off.
+    /// With the default replay cache ([`wire::replay::CACHE_LEN`] a peer);
+    /// [`Node::new_sized`] for another.
     pub fn new(
+        config: Config<TICKETS, MEMBERS>,
+        me: MemberIndex,
+        seed: u64,
+        now: Now,
+        restore: &[Restore],
+    ) -> Result<Self, NewError> {
+        Self::new_sized(config, me, seed, now, restore)
+    }
+}
+
+impl<const TICKETS: usize, const MEMBERS: usize, const REPLAY: usize>
+    Node<TICKETS, MEMBERS, REPLAY>
+{
+    /// [`Node::new`] for any replay cache length `REPLAY`, which the caller's
+    /// type names (a default const parameter is not inferred).
+    pub fn new_sized(
         config: Config<TICKETS, MEMBERS>,
         me: MemberIndex,
         seed: u64,
@@ -196,7 +224,7 @@ impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
             waiters: Vec::new(),
             replies: Deque::new(),
             peers: [PeerStats::ZERO; MEMBERS],
-            replay: [const { ReplayWindow::new() }; MEMBERS],
+            replay: [const { ReplayCache::new() }; MEMBERS],
             peers_seen: 0,
             marked: 0,
             peer_up: 0,
@@ -269,9 +297,7 @@ impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
         self.waiters.clear();
         self.replies.clear();
         self.peers.iter_mut().for_each(|p| *p = PeerStats::ZERO);
-        self.replay
-            .iter_mut()
-            .for_each(|r| *r = ReplayWindow::new());
+        self.replay.iter_mut().for_each(ReplayCache::clear);
         self.peers_seen = 0;
         self.peer_up = 0;
         self.counters = Counters::ZERO;
@@ -315,15 +341,17 @@ impl<const TICKETS: usize, const MEMBERS: usize> Node<TICKETS, MEMBERS> {
         let from = self.sender(source, &msg.header)?;
         if let Some(mac) = mac {
             let skew = (self.config.max_time_skew, self.config.max_future_skew);
+            // The mark and the command are signed: only a key holder can
+            // set or strip the mark, or turn a message into an ack.
+            let stamp =
+                if msg.header.options & wire::header::PEER_MARK_MASK == wire::header::PEER_MARK {
+                    Stamp::marked(msg.header.secs, msg.header.usecs)
+                } else {
+                    Stamp::unmarked(msg.header.secs, msg.header.usecs)
+                };
+            let stamp = stamp.on_ack(msg.cmd == Command::Ack);
             self.replay[from]
-                .check(
-                    msg.header.secs,
-                    msg.header.usecs,
-                    &mac,
-                    now.wall,
-                    skew.0,
-                    skew.1,
-                )
+                .check(stamp, &mac, now.wall, skew.0, skew.1)
                 .map_err(RecvError::Auth)?;
         }
         self.note_peer(from);

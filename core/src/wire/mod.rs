@@ -10,7 +10,8 @@
 //!
 //! - [`header`], [`ticket`], [`attr`]: the fixed structs, each a `parse`/`emit` pair.
 //! - [`auth`]: the trailer, HMAC-SHA1 signing and constant-time verification.
-//! - [`replay`]: the per-sender timestamp window plus a cache of recent MACs.
+//! - [`replay`]: the timestamp window plus a MAC cache and floor that refuse
+//!   every replay of an accepted message, at any age.
 //! - [`peer`]: UDP messages between members.
 //! - [`client`]: the TCP protocol between the CLI and a daemon.
 pub mod attr;
@@ -27,7 +28,7 @@ pub use error::{DecodeError, EncodeError};
 pub use fourcc::{Command, Reason, ResultCode};
 pub use header::Header;
 pub use peer::{emit_peer, parse_peer, PeerMessage};
-pub use replay::ReplayWindow;
+pub use replay::{ReplayCache, ReplayWindow, Stamp};
 pub use ticket::{Name, TicketBody};
 
 /// `BOOTHC_MAGIC`.

@@ -17,4 +17,4 @@ exec python3 "$here/stack-bound.py" "$1" \
     "--cycle=booth_core::engine::lease::$T::start_exchange=2" \
     "--cycle=booth_core::engine::lease::$T::check_acks=2" \
     "--cycle=__rustc::rust_begin_unwind=2" \
-    "--indirect=booth_core::engine::Node<_,_>::handle_datagram=core::ops::function::FnOnce::call_once"
+    "--indirect=booth_core::engine::Node<_,_,_>::handle_datagram=core::ops::function::FnOnce::call_once"

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use booth_core::engine::{
     ClientId, Commit, Event, HandlerReason, Node, RecvError, Restore, Source, TicketIndex,
 };
-use booth_core::wire::{self, ReplayWindow};
+use booth_core::wire::{self, ReplayCache};
 use booth_core::{Duration, Instant, Now, Role, MAX_MEMBERS};
 
 use crate::config::{Loaded, MemberInfo, MAX_TICKETS};
@@ -41,6 +41,24 @@ use super::{
 const UDP_BATCH: usize = 64;
 /// Window of the rate-limited error log.
 const LOG_WINDOW_MS: u64 = 10_000;
+
+/// Signed admin requests remembered by their whole MAC: 1,024 × 29 B.
+/// Clients are short-lived processes without an identity, so requests are
+/// remembered, not clients. Every accepted request stays cached until 1,024
+/// newer ones pushed it out, and then the floor refuses it (its `secs` is
+/// at or below it): a replay is refused at any age. Only if 1,024 requests
+/// arrive within one second does a genuine one of that second get refused
+/// (docs/replay.md).
+pub(super) type ClientReplay = ReplayCache<CLIENT_REPLAY_LEN, { wire::MAC_LEN }>;
+
+/// Admin requests remembered by MAC.
+pub(super) const CLIENT_REPLAY_LEN: usize = 1024;
+
+/// Messages remembered per peer: four per ticket (a first copy and three
+/// re-sends, or a burst at start-up), so that a booth 1.x peer, whose
+/// messages the replay floor orders by the second only, can send every
+/// ticket's messages within one second without any refused.
+pub(super) const PEER_REPLAY_LEN: usize = 4 * MAX_TICKETS;
 
 /// A geostore change waiting for `crm_ticket`.
 #[derive(Debug)]
@@ -68,7 +86,7 @@ pub(super) struct AttrPending {
 
 /// Everything the loop owns.
 pub(super) struct Daemon {
-    pub node: Node<MAX_TICKETS>,
+    pub node: Node<MAX_TICKETS, MAX_MEMBERS, PEER_REPLAY_LEN>,
     pub cfg: Loaded,
     pub me: usize,
     pub role: Role,
@@ -88,7 +106,9 @@ pub(super) struct Daemon {
     pub limiter: RateLimiter<(&'static str, Option<IpAddr>)>,
     pub send_errors: [u32; MAX_MEMBERS],
     member_by_ip: HashMap<IpAddr, usize>,
-    pub client_replay: ReplayWindow,
+    /// Every signed admin request accepted inside the timestamp window, by
+    /// its whole MAC (see [`ClientReplay`]).
+    pub client_replay: Box<ClientReplay>,
     /// Grant/revoke clients waiting for engine replies, by connection.
     pub waiting: HashMap<ConnId, TicketIndex>,
     /// Handler results to feed back to the engine.
@@ -311,9 +331,10 @@ fn start(
     }
 
     let now = clock::now();
-    let node = Node::new(cfg.core.clone(), me, super::seed(), now, &restores).map_err(|e| {
-        DaemonError::Startup(format!("the engine refused the configuration: {e:?}"))
-    })?;
+    let node =
+        Node::new_sized(cfg.core.clone(), me, super::seed(), now, &restores).map_err(|e| {
+            DaemonError::Startup(format!("the engine refused the configuration: {e:?}"))
+        })?;
     // Sites: the lease guard (a separate process) writes the CIB and revokes
     // at each deadline even when this process is frozen or dead.
     let guard = if role == Role::Site {
@@ -385,7 +406,7 @@ fn start(
         limiter: RateLimiter::new(LOG_WINDOW_MS),
         send_errors: [0; MAX_MEMBERS],
         member_by_ip,
-        client_replay: ReplayWindow::new(),
+        client_replay: Box::new(ClientReplay::new()),
         waiting: HashMap::new(),
         handler_done: Vec::new(),
         last_commit: vec![None; tickets],

@@ -54,8 +54,8 @@ pub fn ticket_line(row: &TicketRow, fmt: &dyn Fn(i64) -> String) -> String {
 
 /// The whole `booth list` text for a node. `addrs` are the members'
 /// addresses as configured.
-pub fn list_text<const T: usize>(
-    node: &Node<T>,
+pub fn list_text<const T: usize, const M: usize, const R: usize>(
+    node: &Node<T, M, R>,
     addrs: &[String],
     now: &Now,
     fmt: &dyn Fn(i64) -> String,
@@ -66,8 +66,8 @@ pub fn list_text<const T: usize>(
 }
 
 /// One ticket's `booth list` line (empty for an unknown index).
-pub fn ticket_line_at<const T: usize>(
-    node: &Node<T>,
+pub fn ticket_line_at<const T: usize, const M: usize, const R: usize>(
+    node: &Node<T, M, R>,
     i: usize,
     addrs: &[String],
     now: &Now,
@@ -87,8 +87,8 @@ pub fn ticket_line_at<const T: usize>(
     ticket_line(&row, fmt)
 }
 
-fn row_of<'a, const T: usize>(
-    node: &Node<T>,
+fn row_of<'a, const T: usize, const M: usize, const R: usize>(
+    node: &Node<T, M, R>,
     view: &TicketView,
     name: &'a str,
     manual: bool,
@@ -137,7 +137,11 @@ pub const DETAIL_PREFIX: &str = "booth-rs: ";
 /// is the lease guard's process (`pid:N`), `down`, or `none` (arbitrators).
 ///
 /// [`TicketConfig::holder_margin`]: booth_core::config::TicketConfig::holder_margin
-pub fn detail_lines<const T: usize>(node: &Node<T>, now: &Now, guard: &str) -> String {
+pub fn detail_lines<const T: usize, const M: usize, const R: usize>(
+    node: &Node<T, M, R>,
+    now: &Now,
+    guard: &str,
+) -> String {
     let mut out = String::new();
     for (i, tc) in node.config().tickets.iter().enumerate() {
         let Some(view) = node.ticket_view(i) else {
@@ -194,8 +198,8 @@ pub fn peer_block(row: &PeerRow, fmt: &dyn Fn(i64) -> String) -> String {
 }
 
 /// The whole `booth peers` text: every member but us.
-pub fn peers_text<const T: usize>(
-    node: &Node<T>,
+pub fn peers_text<const T: usize, const M: usize, const R: usize>(
+    node: &Node<T, M, R>,
     addrs: &[String],
     send_errors: &[u32],
     now: &Now,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use booth_core::engine::{AdminRequest, ClientId};
 use booth_core::site_id::NO_ONE;
 use booth_core::wire::attr::AttrBody;
-use booth_core::wire::{client, Command, DecodeError, Header, ResultCode, TicketBody};
+use booth_core::wire::{client, Command, DecodeError, Header, ResultCode, Stamp, TicketBody};
 use booth_core::{Duration, Now, Role};
 
 use crate::config::PrereqKind;
@@ -125,14 +125,13 @@ impl Daemon {
         if let Some(mac) = mac {
             let cfg = self.node.config();
             let (past, future) = (cfg.max_time_skew, cfg.max_future_skew);
-            if let Err(e) = self.client_replay.check(
-                req.header.secs,
-                req.header.usecs,
-                &mac,
-                now.wall,
-                past,
-                future,
-            ) {
+            // Client requests are never marked: `booth` 1.x takes `usecs`
+            // from a monotonic clock, so only `secs` orders them.
+            let stamp = Stamp::unmarked(req.header.secs, req.header.usecs);
+            if let Err(e) = self
+                .client_replay
+                .check(stamp, &mac, now.wall, past, future)
+            {
                 self.log_client_error(peer, "authentication", &e, now);
                 self.send_result(conn, ResultCode::Auth, None, true, &now);
                 return;
