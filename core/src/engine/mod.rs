@@ -145,7 +145,11 @@ impl Incoming {
 /// `MEMBERS` the member capacity (at most [`MAX_MEMBERS`]: vote and ack
 /// masks are u16); per-member state (statistics, replay windows) is sized
 /// by it, so an appliance built for its formation pays for no more.
+///
+/// With the `check` feature it is `Clone`, for the exhaustive explorer of
+/// the tests crate, which branches a formation's state at every step.
 #[derive(Debug)]
+#[cfg_attr(feature = "check", derive(Clone))]
 pub struct Node<
     const TICKETS: usize,
     const MEMBERS: usize = MAX_MEMBERS,

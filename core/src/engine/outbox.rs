@@ -33,6 +33,7 @@ pub(crate) struct Outgoing {
 }
 
 #[derive(Debug)]
+#[cfg_attr(feature = "check", derive(Clone))]
 pub(crate) struct Outbox {
     queue: Deque<Outgoing, OUTBOX_SLOTS>,
     pub overflow: u32,

@@ -7,6 +7,7 @@
 //! the lease guard revokes there even when the daemon is dead or frozen.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
 /// One site's current grant of one ticket.
 #[derive(Debug, Clone, Copy)]
@@ -94,7 +95,7 @@ struct TicketAudit {
     booth_until: Vec<Option<u64>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Auditor {
     tickets: Vec<TicketAudit>,
     pub violations: Vec<Violation>,
@@ -252,6 +253,22 @@ impl Auditor {
                 }
             }
         }
+    }
+
+    /// Feeds `h` what decides the auditor's verdicts on what comes next
+    /// (current grants, the last holder and its term, amnesia, booth-like
+    /// holders), not its history and statistics: the exhaustive explorer
+    /// (`crate::explore`) merges states on it.
+    pub fn fingerprint<H: Hasher>(&self, h: &mut H) {
+        for audit in &self.tickets {
+            for g in &audit.grants {
+                g.map(|g| (g.until, g.term)).hash(h);
+            }
+            audit.last.hash(h);
+            audit.booth_until.hash(h);
+        }
+        self.amnesia.hash(h);
+        self.violations.len().hash(h);
     }
 
     /// Sites holding `ticket` at true time `now`.
