@@ -1,7 +1,7 @@
 //! Configurations shared by tests and benchmarks.
 
 use booth_core::config::{Config, Member, Role, TicketConfig};
-use booth_core::time::Duration;
+use booth_core::time::{Duration, Instant, Now, WallTime};
 use booth_core::SiteId;
 
 /// The key of booth-protocol.md §2.12's captured heartbeat.
@@ -28,4 +28,16 @@ pub fn formation<const TICKETS: usize>(tickets: &[&str]) -> Config<TICKETS> {
     }
     c.key = Some(heapless::Vec::from_slice(KEY).expect("key fits"));
     c
+}
+
+/// The wall clock (epoch seconds) of scripted engine tests at monotonic 0.
+pub const WALL0: u64 = 1_790_000_000;
+
+/// `Now` for a scripted engine test: `mono` ms on the monotonic clock, and
+/// the wall clock [`WALL0`] + `mono`.
+pub fn now(mono: u64) -> Now {
+    Now {
+        mono: Instant(mono),
+        wall: WallTime::from_secs(WALL0).plus(Duration(mono)),
+    }
 }

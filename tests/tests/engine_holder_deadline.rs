@@ -12,26 +12,17 @@
 
 use booth_core::config::Config;
 use booth_core::engine::{AdminRequest, ClientId, Event, Restore, Source};
-use booth_core::time::{Duration, Instant, Now, WallTime};
 use booth_core::wire::header::PEER_MARK;
 use booth_core::wire::{self, Command, Header, PeerMessage};
 use booth_core::Node;
-use booth_tests::fixtures::{self, KEY};
+use booth_tests::fixtures::{self, now, KEY, WALL0};
 
-const WALL0: u64 = 1_790_000_000;
 const ME: usize = 0;
 /// fixtures: expire 10 s, timeout 1 s, ρ = 1000 ppm, margin 100 ms, unit 1 s.
 /// 10,000 · 0.999 / 1.001 = 9,980; minus the margin.
 const EXACT_LEASE_MS: u64 = 9_880;
 const UNIT_MS: u64 = 1_000;
 const STEP: u64 = 10;
-
-fn now(mono: u64) -> Now {
-    Now {
-        mono: Instant(mono),
-        wall: WallTime::from_secs(WALL0).plus(Duration(mono)),
-    }
-}
 
 /// A peer's answer to `request`, signed, with a stamp of its own.
 fn answer(

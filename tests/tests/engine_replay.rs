@@ -8,22 +8,13 @@
 
 use booth_core::config::Config;
 use booth_core::engine::{Owner, RecvError, Restore, Source};
-use booth_core::time::{Duration, Instant, Now, WallTime};
 use booth_core::wire::header::PEER_MARK;
 use booth_core::wire::{self, Command, DecodeError, Header, PeerMessage, TicketBody};
 use booth_core::Node;
-use booth_tests::fixtures::{self, KEY};
+use booth_tests::fixtures::{self, now, KEY};
 
-const WALL0: u64 = 1_790_000_000;
 /// The sender, site B.
 const B: usize = 1;
-
-fn now(mono: u64) -> Now {
-    Now {
-        mono: Instant(mono),
-        wall: WallTime::from_secs(WALL0).plus(Duration(mono)),
-    }
-}
 
 fn config() -> Config<1> {
     fixtures::formation(&["tA"])

@@ -7,19 +7,9 @@ use booth_core::config::Config;
 use booth_core::engine::{
     AdminRequest, ClientId, Event, Owner, PersistedTicket, Restore, Source, TERM_CEILING,
 };
-use booth_core::time::{Duration, Instant, Now, WallTime};
 use booth_core::wire::{self, Command, Header, PeerMessage, TicketBody};
 use booth_core::Node;
-use booth_tests::fixtures::{self, KEY};
-
-const WALL0: u64 = 1_790_000_000;
-
-fn now(mono: u64) -> Now {
-    Now {
-        mono: Instant(mono),
-        wall: WallTime::from_secs(WALL0).plus(Duration(mono)),
-    }
-}
+use booth_tests::fixtures::{self, now, KEY, WALL0};
 
 fn config() -> Config<1> {
     fixtures::formation(&["tA"])

@@ -18,41 +18,11 @@ fn cmd_is(bytes: &[u8], cmd: &[u8; 4]) -> bool {
     bytes.get(28..32) == Some(&cmd[..])
 }
 
-/// Grants ticket 0 at `site` and runs until it is committed there.
-fn granted_at(sim: &mut Sim, site: usize) {
-    sim.grant(site, 0, false);
-    let until = sim.now + 2 * SECOND;
-    while sim.now < until && sim.holder(0) != Some(site) {
-        let next = sim.now + 10;
-        sim.run_until(next);
-    }
-    assert_eq!(
-        sim.holder(0),
-        Some(site),
-        "the grant at m{site} did not take"
-    );
-}
-
-fn assert_safe(sim: &Sim) {
-    let v: Vec<_> = sim
-        .auditor
-        .violations
-        .iter()
-        .map(|v| v.to_string())
-        .collect();
-    assert!(
-        v.is_empty(),
-        "invariants broken:\n{}\n\ntrace:\n{}",
-        v.join("\n"),
-        sim.trace.dump()
-    );
-}
-
 /// Every member sees `site` as the holder.
 fn assert_all_follow(sim: &mut Sim, site: usize) {
     assert_eq!(sim.holder(0), Some(site));
     sim.check_agreement(0);
-    assert_safe(sim);
+    sim.assert_safe();
 }
 
 /// The gap between `old`'s last grant and `new`'s first, in true time.
@@ -78,7 +48,7 @@ fn handover_gap(sim: &Sim, old: usize, new: usize) -> i64 {
 #[test]
 fn sigstopped_holder_is_replaced_without_overlap() {
     let mut sim = formation(1);
-    granted_at(&mut sim, 0);
+    sim.granted_at(0);
     sim.run_until(5 * SECOND);
     sim.pause(0);
     sim.run_until(35 * SECOND);
@@ -100,7 +70,7 @@ fn sigstopped_holder_is_replaced_without_overlap() {
 #[test]
 fn lost_update_after_majority_acked_heartbeat_does_not_extend_the_holder() {
     let mut sim = formation(2);
-    granted_at(&mut sim, 0);
+    sim.granted_at(0);
     sim.run_until(3 * SECOND);
     let dropped = Rc::new(Cell::new(0));
     let seen = dropped.clone();
@@ -122,7 +92,7 @@ fn lost_update_after_majority_acked_heartbeat_does_not_extend_the_holder() {
         handover_gap(&sim, 0, 1) >= 0,
         "the old holder gave up first"
     );
-    assert_safe(&sim);
+    sim.assert_safe();
 }
 
 // booth-protocol.md §3.12: the leader in a minority partition keeps
@@ -134,7 +104,7 @@ fn holder_in_minority_partition_lets_go_first_and_follows_after_healing() {
     spec.sites = 3;
     spec.arbitrators = 2;
     let mut sim = Sim::new(spec, 3);
-    granted_at(&mut sim, 0);
+    sim.granted_at(0);
     sim.run_until(4 * SECOND);
     sim.net.isolate(&[0, 3]);
     sim.run_until(40 * SECOND);
@@ -153,7 +123,7 @@ fn holder_in_minority_partition_lets_go_first_and_follows_after_healing() {
 #[test]
 fn booth_issue_17_cut_off_holder_restarted_before_expiry() {
     let mut sim = formation(17);
-    granted_at(&mut sim, 0);
+    sim.granted_at(0);
     sim.run_until(3 * SECOND);
     sim.net.isolate(&[0]);
     sim.run_until(5 * SECOND);
@@ -179,7 +149,7 @@ fn booth_issue_17_cut_off_holder_restarted_before_expiry() {
 #[test]
 fn booth_issue_68_reconnected_holder_does_not_double_grant() {
     let mut sim = formation(68);
-    granted_at(&mut sim, 0);
+    sim.granted_at(0);
     sim.run_until(4 * SECOND);
     sim.net.isolate(&[0]);
     sim.run_until(19 * SECOND);
@@ -196,7 +166,7 @@ fn booth_issue_68_reconnected_holder_does_not_double_grant() {
 #[test]
 fn acks_queued_during_a_freeze_do_not_extend_the_lease() {
     let mut sim = formation(5);
-    granted_at(&mut sim, 0);
+    sim.granted_at(0);
     sim.run_until(3 * SECOND);
     let heartbeat = Rc::new(Cell::new(false));
     let seen = heartbeat.clone();
@@ -225,12 +195,12 @@ fn clocks_at_the_drift_bound_stay_safe() {
     sim.set_drift(0, -1000);
     sim.set_drift(1, 1000);
     sim.set_drift(2, 1000);
-    granted_at(&mut sim, 0);
+    sim.granted_at(0);
     sim.run_until(5 * SECOND);
     sim.net.isolate(&[0]);
     sim.run_until(40 * SECOND);
     assert!(handover_gap(&sim, 0, 1) >= 0);
-    assert_safe(&sim);
+    sim.assert_safe();
 }
 
 // The auditor is not a rubber stamp: clocks 250 times further apart than the
@@ -243,7 +213,7 @@ fn clocks_beyond_the_bound_are_caught_by_the_auditor() {
     sim.set_drift(0, -250_000);
     sim.set_drift(1, 250_000);
     sim.set_drift(2, 250_000);
-    granted_at(&mut sim, 0);
+    sim.granted_at(0);
     sim.run_until(5 * SECOND);
     sim.net.isolate(&[0]);
     sim.run_until(40 * SECOND);

@@ -15,36 +15,6 @@ const SECOND: u64 = 1000;
 /// Seeds run by `cargo test` (`simulate --moves --seeds N` runs more).
 const SEEDS: u64 = 2000;
 
-/// Grants ticket 0 at `site` and runs until it is committed there.
-fn granted_at(sim: &mut Sim, site: usize) {
-    sim.grant(site, 0, false);
-    let until = sim.now + 2 * SECOND;
-    while sim.now < until && sim.holder(0) != Some(site) {
-        let next = sim.now + 10;
-        sim.run_until(next);
-    }
-    assert_eq!(
-        sim.holder(0),
-        Some(site),
-        "the grant at m{site} did not take"
-    );
-}
-
-fn assert_safe(sim: &Sim) {
-    let v: Vec<_> = sim
-        .auditor
-        .violations
-        .iter()
-        .map(|v| v.to_string())
-        .collect();
-    assert!(
-        v.is_empty(),
-        "invariants broken:\n{}\n\ntrace:\n{}",
-        v.join("\n"),
-        sim.trace.dump()
-    );
-}
-
 /// The sites that were ever granted ticket 0, and whether site 0's grant
 /// intervals leave a gap (its CIB said "not granted" for a while).
 fn granted_sites(sim: &Sim) -> Vec<usize> {
@@ -82,14 +52,14 @@ fn longest_gap(sim: &Sim, site: usize, from: u64, to: u64) -> u64 {
 fn a_holder_moved_within_its_lease_keeps_the_ticket_without_a_gap() {
     for stopped_for in [0, SECOND, 3 * SECOND] {
         let mut sim = Sim::new(Spec::basic(), 11 + stopped_for);
-        granted_at(&mut sim, 0);
+        sim.granted_at(0);
         sim.run_until(4 * SECOND);
         let moved_at = sim.now;
         sim.crash(0);
         sim.run_until(moved_at + stopped_for);
         sim.restart(0, RestartMode::Moved);
         sim.run_until(60 * SECOND);
-        assert_safe(&sim);
+        sim.assert_safe();
         assert_eq!(sim.holder(0), Some(0), "stopped for {stopped_for} ms");
         assert_eq!(granted_sites(&sim), vec![0], "stopped for {stopped_for} ms");
         assert_eq!(
@@ -99,14 +69,14 @@ fn a_holder_moved_within_its_lease_keeps_the_ticket_without_a_gap() {
             sim.trace.dump()
         );
         sim.check_agreement(0);
-        assert_safe(&sim);
+        sim.assert_safe();
     }
 }
 
 #[test]
 fn a_holder_moved_after_its_lease_hands_over_safely() {
     let mut sim = Sim::new(Spec::basic(), 12);
-    granted_at(&mut sim, 0);
+    sim.granted_at(0);
     sim.run_until(4 * SECOND);
     sim.crash(0);
     sim.run_until(30 * SECOND);
@@ -116,18 +86,18 @@ fn a_holder_moved_after_its_lease_hands_over_safely() {
     sim.run_until(60 * SECOND);
     assert_eq!(sim.holder(0), Some(1));
     sim.check_agreement(0);
-    assert_safe(&sim);
+    sim.assert_safe();
 }
 
 #[test]
 fn a_holder_that_never_comes_back_is_replaced_after_its_lease() {
     let mut sim = Sim::new(Spec::basic(), 13);
-    granted_at(&mut sim, 0);
+    sim.granted_at(0);
     sim.run_until(4 * SECOND);
     sim.crash(0);
     sim.run_until(40 * SECOND);
     assert_eq!(sim.holder(0), Some(1));
-    assert_safe(&sim);
+    sim.assert_safe();
 }
 
 #[test]

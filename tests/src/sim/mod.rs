@@ -627,6 +627,38 @@ impl Sim {
         self.boot(m);
     }
 
+    /// Grants ticket 0 at `site` and runs until it is committed there
+    /// (panics after 2 s of simulated time).
+    pub fn granted_at(&mut self, site: usize) {
+        self.grant(site, 0, false);
+        let until = self.now + 2_000;
+        while self.now < until && self.holder(0) != Some(site) {
+            let next = self.now + 10;
+            self.run_until(next);
+        }
+        assert_eq!(
+            self.holder(0),
+            Some(site),
+            "the grant at m{site} did not take"
+        );
+    }
+
+    /// Panics with the trace if the auditor found any violation.
+    pub fn assert_safe(&self) {
+        let v: Vec<_> = self
+            .auditor
+            .violations
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        assert!(
+            v.is_empty(),
+            "invariants broken:\n{}\n\ntrace:\n{}",
+            v.join("\n"),
+            self.trace.dump()
+        );
+    }
+
     pub fn is_up(&self, m: usize) -> bool {
         self.members[m].node.is_some()
     }
