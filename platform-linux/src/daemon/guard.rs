@@ -1081,23 +1081,12 @@ mod tests {
 
     #[test]
     fn a_grant_write_still_running_at_the_deadline_is_killed_then_revoked() {
-        let dir = std::env::temp_dir().join(format!("booth-guard-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = dir.join("calls");
-        // A crm_ticket stand-in: "-g" hangs for 30 s, anything else logs and exits 0.
-        let stub = dir.join(CRM_TICKET);
-        std::fs::write(
-            &stub,
-            format!(
-                "#!/bin/sh\ncase \"$1\" in -g) sleep 30; echo late-grant >> {l};; \
-                 *) echo \"$1\" >> {l};; esac\n",
-                l = log.display()
-            ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut g = guard(&stub.display().to_string());
+        // "-g" hangs for 30 s, anything else logs and exits 0.
+        let (dir, stub, log) = crm_stub(
+            "test",
+            "case \"$1\" in -g) sleep 30; echo late-grant >> $LOG;; *) echo \"$1\" >> $LOG;; esac\n",
+        );
+        let mut g = guard(&stub);
         let now = clock::mono();
         g.on_commit(
             commit("t", Some((now + Duration(300)).0), &["-g"], &["-r"]),
@@ -1116,23 +1105,19 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// A stand-in crm_ticket: `-q` prints a ticket state with `expires`
-    /// from `expires_file`; every call logs its third argument.
-    fn cib_stub(dir: &std::path::Path, expires: u64) -> (String, std::path::PathBuf) {
-        std::fs::create_dir_all(dir).unwrap();
+    /// A stand-in crm_ticket in a fresh directory of its own: `/bin/sh`
+    /// running `script`, in which `$LOG` is the file the test reads the
+    /// calls from. Returns the directory, the stub and the log.
+    fn crm_stub(name: &str, script: &str) -> (std::path::PathBuf, String, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("booth-guard-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("calls");
         let stub = dir.join(CRM_TICKET);
-        std::fs::write(
-            &stub,
-            format!(
-                "#!/bin/sh\necho \"$3\" >> {l}\n[ \"$3\" = -q ] && printf 'State XML:\\n\\n                 <ticket_state id=\"t\" granted=\"true\" owner=\"42\" expires=\"{expires}\" term=\"3\"/>\\n'\n                 exit 0\n",
-                l = log.display()
-            ),
-        )
-        .unwrap();
+        std::fs::write(&stub, format!("#!/bin/sh\nLOG={}\n{script}", log.display())).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
-        (stub.display().to_string(), log)
+        (dir, stub.display().to_string(), log)
     }
 
     /// Our grant (owner 42, expires 1000) armed 100 ms ahead, then the
@@ -1140,9 +1125,13 @@ mod tests {
     /// by the time the guard is idle (the read comes at once: the deadline
     /// is closer than [`READ_AHEAD`]).
     fn deadline_after_the_daemon_left(name: &str, cib_expires: u64, left: bool) -> String {
-        let dir = std::env::temp_dir().join(format!("booth-guard-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let (stub, log) = cib_stub(&dir, cib_expires);
+        // `-q` prints a ticket state granted to owner 42 until `cib_expires`;
+        // every call logs its third argument.
+        let script = format!(
+            "echo \"$3\" >> $LOG\n[ \"$3\" = -q ] && printf 'State XML:\\n\\n<ticket_state id=\"t\" \
+             granted=\"true\" owner=\"42\" expires=\"{cib_expires}\" term=\"3\"/>\\n'\nexit 0\n"
+        );
+        let (dir, stub, log) = crm_stub(name, &script);
         let mut g = guard(&stub);
         let now = clock::mono();
         let grant = cib::commit_args("t", true, 42, 1000, 3, "booth");
@@ -1188,23 +1177,12 @@ mod tests {
 
     #[test]
     fn a_slow_read_never_delays_the_revoke_past_the_deadline() {
-        let dir = std::env::temp_dir().join(format!("booth-guard-slow-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = dir.join("calls");
-        let stub = dir.join(CRM_TICKET);
         // -q (the read) hangs for 5 s; anything else logs its flag.
-        std::fs::write(
-            &stub,
-            format!(
-                "#!/bin/sh\ncase \"$3\" in -q) sleep 5;; *) echo \"$3\" >> {l};; esac\n",
-                l = log.display()
-            ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut g = guard(&stub.display().to_string());
+        let (dir, stub, log) = crm_stub(
+            "slow",
+            "case \"$3\" in -q) sleep 5;; *) echo \"$3\" >> $LOG;; esac\n",
+        );
+        let mut g = guard(&stub);
         let now = clock::mono();
         let deadline = now + Duration(1_300);
         g.on_commit(
