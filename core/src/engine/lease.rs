@@ -211,7 +211,6 @@ impl Ticket {
         }
     }
 
-    /// The holder's own deadline passed without a renewal: give up first.
     /// A member whose messages were marked sent an unmarked one: it may be a
     /// booth 1.x process now (a downgrade in place), which cuts the lease of
     /// our later heartbeats to whole wire units. A deadline counted for
@@ -232,6 +231,7 @@ impl Ticket {
         self.commit_if_ready(cx);
     }
 
+    /// The holder's own deadline passed without a renewal: give up first.
     pub fn on_holder_deadline(&mut self, cx: &mut Ctx) {
         if self.state == State::Leader {
             cx.counters.tickets_lost = cx.counters.tickets_lost.saturating_add(1);

@@ -134,6 +134,21 @@ fn command(args: &[String]) -> Command {
     c
 }
 
+/// Attribute `name` of a ticket state read by [`parse_ticket_state`].
+pub fn state_attr<'a>(state: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    state
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Whether a ticket state says granted (booth writes "true", "false" or a
+/// number).
+pub fn state_granted(state: &[(String, String)]) -> bool {
+    state_attr(state, "granted")
+        .is_some_and(|v| v == "true" || v.parse::<i64>().is_ok_and(|n| n != 0))
+}
+
 /// Attributes of the `<ticket_state …/>` element in `crm_ticket -q` output
 /// (a `State XML:` line, an empty line, then the element).
 pub fn parse_ticket_state(output: &str) -> Option<Vec<(String, String)>> {

@@ -471,19 +471,18 @@ fn drop_privileges(cfg: &Loaded, role: Role, state: &std::path::Path) -> Result<
 }
 
 /// Reads every ticket's CIB state once (`crm_ticket -q`), keeping geostore
-/// attributes. Returns each ticket's CIB `term` (0 when unknown) and whether
-/// the CIB says it is granted with `owner` = this site (`me`, booth's signed
-/// form); a grant to an unknown owner is never taken for ours (§10.1 #6).
+/// attributes. Returns what the site's memory says of each ticket: its
+/// `term` (0 when unknown), `expires`, and whether it is granted with
+/// `owner` = this site (`me`, booth's signed form); a grant to an unknown
+/// owner is never taken for ours (§10.1 #6).
 fn load_cib(cfg: &Loaded, attrs: &mut AttrTable, me: i32) -> Vec<CibTicket> {
     let mut terms = vec![CibTicket::default(); cfg.tickets.len()];
     for (i, t) in cfg.tickets.iter().enumerate() {
         match cib::load_ticket(&t.name) {
             cib::Loaded::State(kv) => {
-                let get = |key: &str| kv.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+                let get = |key: &str| cib::state_attr(&kv, key);
                 let term = get("term").and_then(|v| v.parse().ok()).unwrap_or(0);
-                // booth: "true", "false" or a number.
-                let granted = get("granted")
-                    .is_some_and(|v| v == "true" || v.parse::<i64>().is_ok_and(|n| n != 0));
+                let granted = cib::state_granted(&kv);
                 let ours = get("owner").and_then(|v| v.parse::<i64>().ok()) == Some(me as i64);
                 terms[i] = CibTicket {
                     present: true,

@@ -636,7 +636,7 @@ impl Guard {
                 log::info!(
                     "lease guard: ticket {ticket}: a later daemon of this site renewed it \
                      (the CIB says expires={}; read in {took} ms): not revoking",
-                    attr(state, "expires").unwrap_or("?")
+                    cib::state_attr(state, "expires").unwrap_or("?")
                 );
                 slot.armed = None;
             }
@@ -859,25 +859,16 @@ impl Guard {
     }
 }
 
-/// An attribute of a `<ticket_state>` read from the CIB.
-fn attr<'a>(state: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    state
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// Whether the CIB's ticket state shows the grant that `grant` (our
 /// `crm_ticket` arguments) wrote renewed since: still granted, to the same
 /// owner, with a later `expires`. Only a daemon of this site writes that.
 fn renewed_since(state: &[(String, String)], grant: &[String]) -> bool {
-    let granted = attr(state, "granted")
-        .is_some_and(|v| v == "true" || v.parse::<i64>().is_ok_and(|n| n != 0));
+    let granted = cib::state_granted(state);
     let number = |v: Option<&str>| v.and_then(|v| v.parse::<u64>().ok());
-    let same_owner =
-        attr(state, "owner").is_some() && attr(state, "owner") == cib::arg_value(grant, "owner");
+    let same_owner = cib::state_attr(state, "owner").is_some()
+        && cib::state_attr(state, "owner") == cib::arg_value(grant, "owner");
     let later = matches!(
-        (number(attr(state, "expires")), number(cib::arg_value(grant, "expires"))),
+        (number(cib::state_attr(state, "expires")), number(cib::arg_value(grant, "expires"))),
         (Some(now), Some(ours)) if now > ours
     );
     granted && same_owner && later
